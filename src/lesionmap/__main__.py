@@ -1,0 +1,7 @@
+"""``python -m lesionmap``: see :mod:`lesionmap.cli`."""
+
+import sys
+
+from lesionmap.cli import main
+
+sys.exit(main())

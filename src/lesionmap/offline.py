@@ -1,0 +1,85 @@
+"""Static assets that make the built book work with no network: Vega and MathJax from installed packages.
+
+Altair's HTML renderer loads Vega, Vega-Lite and Vega-Embed from a CDN unless ``window.VEGA_DEBUG`` already
+records the versions it asks for. We ship the bundle that ``vl-convert-python`` carries, wrapped in an IIFE
+(its top-level names would otherwise collide with Sphinx's ``_``), and stamp ``VEGA_DEBUG`` with Altair's
+own version constants, so every chart draws from the local bundle. MathJax 3 comes from the
+``django-static-mathjax`` package.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+VEGA_BUNDLE = "vega-offline.js"
+VEGA_DEBUG = "vega-debug.js"
+MATHJAX_DIR = "mathjax"
+MATHJAX_ENTRY = f"{MATHJAX_DIR}/tex-chtml.js"
+
+#: Parts of MathJax's es5 distribution that tex-chtml.js loads (fonts, TeX extensions, menu, a11y).
+_MATHJAX_PARTS = ("tex-chtml.js", "output/chtml", "input/tex/extensions", "ui", "a11y")
+
+
+def altair_versions() -> dict[str, str]:
+    """The versions Altair's HTML template asks for, keyed as it keys ``VEGA_DEBUG``."""
+    import altair as alt
+
+    return {
+        "vega_version": alt.VEGA_VERSION,
+        "vegalite_version": alt.VEGALITE_VERSION,
+        "vegaembed_version": alt.VEGAEMBED_VERSION,
+    }
+
+
+def vega_bundle_source() -> str:
+    """Vega + Vega-Lite + Vega-Embed from vl-convert, as a classic script that only sets window globals."""
+    import altair as alt
+    import vl_convert
+
+    available = vl_convert.get_vegalite_versions()
+    wanted = ".".join(alt.VEGALITE_VERSION.split(".")[:2])
+    vl_version = wanted if wanted in available else available[-1]
+    bundle = vl_convert.javascript_bundle(vl_version=vl_version)
+    if "window.vegaEmbed" not in bundle:
+        raise RuntimeError("vl-convert's JavaScript bundle no longer sets window.vegaEmbed; update offline.py")
+    return f"/* Vega, Vega-Lite {vl_version}, Vega-Embed: bundled by vl-convert-python */\n(function(){{\n{bundle}\n}})();\n"
+
+
+def vega_debug_source() -> str:
+    """The stamp that tells Altair's template its libraries are already loaded."""
+    return f"window.VEGA_DEBUG = {json.dumps(altair_versions(), sort_keys=True)};\n"
+
+
+def mathjax_root() -> Path:
+    """MathJax 3's es5 folder inside the django-static-mathjax package."""
+    import mathjax
+
+    root = Path(mathjax.__file__).parent / "static" / "mathjax" / "es5"
+    if not (root / "tex-chtml.js").exists():
+        raise FileNotFoundError(f"MathJax not found at {root}: is django-static-mathjax installed?")
+    return root
+
+
+def write_static_assets(static_dir: Path) -> list[Path]:
+    """Write the Vega bundle, the VEGA_DEBUG stamp and MathJax into ``static_dir``; return the files written."""
+    static_dir = Path(static_dir)
+    static_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    bundle_path = static_dir / VEGA_BUNDLE
+    bundle_path.write_text(vega_bundle_source(), encoding="utf-8")
+    debug_path = static_dir / VEGA_DEBUG
+    debug_path.write_text(vega_debug_source(), encoding="utf-8")
+    written += [bundle_path, debug_path]
+    source = mathjax_root()
+    target = static_dir / MATHJAX_DIR
+    for part in _MATHJAX_PARTS:
+        src, dst = source / part, target / part
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst, dirs_exist_ok=True)
+        else:
+            shutil.copy2(src, dst)
+        written.append(dst)
+    return written

@@ -1,0 +1,84 @@
+"""Derive the ``lesion_events`` table (see ``lesionmap.tables.LESION_EVENT_COLUMNS``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from lesionmap.tables import DEFAULT_LOQ_MM3, LESION_EVENT_COLUMNS
+
+RESPONSE_STATUSES = ("CR", "PR")
+PROGRESSION_STATUS = "PD"
+
+
+def _censor(times: np.ndarray, last_day: np.ndarray, start_day: np.ndarray | float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Events at or before the last day stay events; the rest are censored at the last day."""
+    event = np.isfinite(times) & (times <= last_day)
+    day = np.where(event, np.maximum(times, start_day), last_day)
+    return day, event
+
+
+def target_events(individual: pd.DataFrame, lesions: pd.DataFrame, patients: pd.DataFrame,
+                  response_drop: float = 0.2, progression_rise: float = 0.3,
+                  progression_volume: float = DEFAULT_LOQ_MM3) -> pd.DataFrame:
+    """Response and progression days of target lesions from their individual growth parameters.
+
+    ``individual`` is indexed by lesion_id with columns V0, Kd, F, Kg (time unit: days since the first dose).
+    Times come from ``lesionmap.growth`` (closed form or vectorised root finding), capped at the patient's
+    last day on study.
+    """
+    from lesionmap.growth.model import time_to_progression, time_to_response
+
+    frame = (
+        individual[["V0", "Kd", "F", "Kg"]]
+        .join(lesions.set_index("lesion_id")[["patient_id", "organ", "kind"]], how="inner")
+        .join(patients.set_index("patient_id")["last_day"], on="patient_id")
+    )
+    last_day = frame["last_day"].to_numpy(float)
+    kd, f, kg, v0 = (frame[c].to_numpy(float) for c in ("Kd", "F", "Kg", "V0"))
+    t_response = time_to_response(kd, f, kg, drop=response_drop, horizon=last_day)
+    t_progression = time_to_progression(v0, kd, f, kg, rise=progression_rise, absolute=progression_volume,
+                                        horizon=last_day)
+    rows = []
+    for endpoint, times in (("response", t_response), ("progression", t_progression)):
+        day, event = _censor(np.asarray(times, float), last_day)
+        rows.append(pd.DataFrame({"lesion_id": frame.index, "patient_id": frame["patient_id"].to_numpy(),
+                                  "organ": frame["organ"].to_numpy(), "kind": "target", "endpoint": endpoint,
+                                  "day": day, "event": event}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def nontarget_events(lesion_status: pd.DataFrame, lesions: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
+    """Non-target lesions: response at the first PR/CR after baseline, progression at the first PD."""
+    nontarget = lesions[lesions["kind"] == "non-target"][["lesion_id", "patient_id", "organ", "kind"]]
+    status = lesion_status[lesion_status["lesion_id"].isin(nontarget["lesion_id"]) & (lesion_status["day"] > 0)]
+    first_response = status[status["status"].isin(RESPONSE_STATUSES)].groupby("lesion_id")["day"].min()
+    first_progression = status[status["status"] == PROGRESSION_STATUS].groupby("lesion_id")["day"].min()
+    base = nontarget.merge(patients[["patient_id", "last_day"]], on="patient_id", how="left")
+    rows = []
+    for endpoint, first in (("response", first_response), ("progression", first_progression)):
+        times = base["lesion_id"].map(first).to_numpy(float)
+        day, event = _censor(times, base["last_day"].to_numpy(float))
+        rows.append(base[["lesion_id", "patient_id", "organ", "kind"]].assign(endpoint=endpoint, day=day, event=event))
+    return pd.concat(rows, ignore_index=True)
+
+
+def new_lesion_events(lesions: pd.DataFrame) -> pd.DataFrame:
+    """New lesions: a progression event on the day they are detected (progression endpoint only)."""
+    new = lesions[lesions["kind"] == "new"]
+    return pd.DataFrame({"lesion_id": new["lesion_id"].to_numpy(), "patient_id": new["patient_id"].to_numpy(),
+                         "organ": new["organ"].to_numpy(), "kind": "new", "endpoint": "progression",
+                         "day": new["detected_day"].to_numpy(float), "event": True})
+
+
+def lesion_events(individual: pd.DataFrame, lesions: pd.DataFrame, lesion_status: pd.DataFrame,
+                  patients: pd.DataFrame, **thresholds) -> pd.DataFrame:
+    """All lesions' events for both endpoints, in the column order of the table contract."""
+    table = pd.concat(
+        [target_events(individual, lesions, patients, **thresholds),
+         nontarget_events(lesion_status, lesions, patients),
+         new_lesion_events(lesions)],
+        ignore_index=True,
+    )
+    table["event"] = table["event"].astype(bool)
+    return table[list(LESION_EVENT_COLUMNS)].sort_values(["endpoint", "lesion_id"], kind="stable").reset_index(drop=True)

@@ -1,0 +1,67 @@
+"""Lesion events on hand-made lesions whose event times are known."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lesionmap.events import lesion_events, new_lesion_events, nontarget_events, target_events
+from lesionmap.tables import LESION_EVENT_COLUMNS
+
+
+@pytest.fixture
+def tables():
+    patients = pd.DataFrame({"patient_id": ["P1", "P2"], "last_day": [400, 100]})
+    lesions = pd.DataFrame({
+        "lesion_id": ["P1/T01", "P1/T02", "P1/NT01", "P1/NEW01", "P2/T01", "P2/NT01"],
+        "patient_id": ["P1", "P1", "P1", "P1", "P2", "P2"],
+        "kind": ["target", "target", "non-target", "new", "target", "non-target"],
+        "organ": ["liver", "lung", "bone", "liver", "liver", "lung"],
+        "detected_day": [-5, -5, -5, 168, -3, -3],
+    })
+    # P1/T01: pure shrinkage (F = 0): responds when e^{-Kd t} = 0.8, never progresses.
+    # P1/T02: pure growth (F = 1), small (500 mm3): never responds; progresses at 1.3 V0 (30% before +200 mm3).
+    # P2/T01 is large (5000 mm3): +200 mm3 over its nadir comes before +30%.
+    # P2/T01: shrinks then regrows, but P2's follow-up (100 days) ends before it progresses.
+    individual = pd.DataFrame({
+        "V0": [5000.0, 500.0, 5000.0], "Kd": [0.01, 0.01, 0.02], "F": [0.0, 1.0, 0.2], "Kg": [0.005, 0.004, 0.002],
+    }, index=pd.Index(["P1/T01", "P1/T02", "P2/T01"], name="lesion_id"))
+    status = pd.DataFrame({
+        "lesion_id": ["P1/NT01", "P1/NT01", "P1/NT01", "P2/NT01", "P2/NT01"],
+        "patient_id": ["P1", "P1", "P1", "P2", "P2"],
+        "day": [-5, 56, 112, -3, 56],
+        "status": ["non-CR/non-PD", "CR", "PD", "non-CR/non-PD", "non-CR/non-PD"],
+    })
+    return patients, lesions, individual, status
+
+
+def test_target_events_match_closed_forms_and_are_censored_at_follow_up(tables):
+    patients, lesions, individual, _ = tables
+    events = target_events(individual, lesions, patients).set_index(["lesion_id", "endpoint"])
+    assert events.loc[("P1/T01", "response"), "day"] == pytest.approx(np.log(1 / 0.8) / 0.01, rel=1e-9)
+    assert events.loc[("P1/T01", "response"), "event"]
+    assert not events.loc[("P1/T01", "progression"), "event"]
+    assert events.loc[("P1/T01", "progression"), "day"] == 400
+    assert not events.loc[("P1/T02", "response"), "event"]
+    assert events.loc[("P1/T02", "progression"), "day"] == pytest.approx(np.log(1.3) / 0.004, rel=1e-9)
+    assert events.loc[("P2/T01", "response"), "event"]
+    assert not events.loc[("P2/T01", "progression"), "event"]
+    assert (events["day"] <= events.join(patients.set_index("patient_id"), on="patient_id")["last_day"]).all()
+
+
+def test_nontarget_and_new_lesions(tables):
+    patients, lesions, _, status = tables
+    events = nontarget_events(status, lesions, patients).set_index(["lesion_id", "endpoint"])
+    assert events.loc[("P1/NT01", "response"), ["day", "event"]].tolist() == [56, True]
+    assert events.loc[("P1/NT01", "progression"), ["day", "event"]].tolist() == [112, True]
+    assert events.loc[("P2/NT01", "progression"), ["day", "event"]].tolist() == [100, False]
+    new = new_lesion_events(lesions)
+    assert new[["lesion_id", "endpoint", "day", "event"]].values.tolist() == [["P1/NEW01", "progression", 168, True]]
+
+
+def test_lesion_events_table_follows_the_contract(tables):
+    patients, lesions, individual, status = tables
+    events = lesion_events(individual, lesions, status, patients)
+    assert list(events.columns) == list(LESION_EVENT_COLUMNS)
+    assert len(events) == 2 * 3 + 2 * 2 + 1
+    assert events["event"].dtype == bool
+    assert set(events.loc[events["kind"] == "new", "endpoint"]) == {"progression"}

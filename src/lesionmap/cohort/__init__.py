@@ -1,0 +1,19 @@
+"""Simulated cohorts: cohort specs, the simulator, and the CDISC SDTM writer.
+
+    spec = load_spec("mcrc")                 # data/cohorts/mcrc.yaml, every number with its source
+    cohort = simulate(spec, n_patients=300, seed=1)
+    cohort.patients, cohort.lesions, cohort.measurements, cohort.lesion_status, cohort.exclusions
+    cohort.truth.lesions                     # V0, Kd, F, Kg and true event times of every lesion
+    write_sdtm(cohort, "sdtm/", fmt="xpt")   # DM, SUPPDM, TU, TR, RS, ADTTE
+    cohort.save_truth("sdtm/truth")
+    calibration_table(spec)                  # published vs assumed numbers
+"""
+
+from lesionmap.cohort.sdtm_writer import sdtm_domains, write_sdtm
+from lesionmap.cohort.simulate import DEFAULT_SEED, CohortTruth, SimulatedCohort, simulate
+from lesionmap.cohort.spec import CohortSpec, SpecError, calibration_table, load_spec
+
+__all__ = [
+    "DEFAULT_SEED", "CohortSpec", "CohortTruth", "SimulatedCohort", "SpecError", "calibration_table", "load_spec",
+    "sdtm_domains", "simulate", "write_sdtm",
+]

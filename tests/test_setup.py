@@ -50,3 +50,17 @@ def test_every_chapter_has_one_parameters_cell():
         assert {"cohort", "n_patients", "seed", "build_dir"} <= set(params), doc
         text = (ROOT / f"{doc}.md").read_text()
         assert text.count(":tags: [parameters]") == 1, f"{doc}: exactly one parameters cell"
+
+
+def test_papermill_reads_every_parameter_of_every_chapter():
+    """papermill's own parser must see every parameter (it skips a line whose comment holds '=')."""
+    import jupytext
+    from papermill.translators import PythonTranslator
+
+    from lesionmap.runner import chapter_notebooks, notebook_parameters
+
+    for doc in chapter_notebooks(ROOT):
+        notebook = jupytext.read(ROOT / f"{doc}.md")
+        cell = next(c for c in notebook.cells if "parameters" in c.get("metadata", {}).get("tags", []))
+        seen = {p.name for p in PythonTranslator.inspect(cell)}
+        assert seen == set(notebook_parameters(doc, ROOT)), doc

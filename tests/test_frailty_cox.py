@@ -1,0 +1,227 @@
+"""FrailtyCox against coxme and coxph (R), against lifelines without frailty, and its fitter interface."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from lifelines import CoxPHFitter
+
+from lesionmap.survival import FrailtyCox
+
+REFERENCE = Path(__file__).parent / "reference" / "coxme"
+LESION_TERMS = ["organ", "treatment", "line", "age_z"]
+COEF_TOL, VARIANCE_RTOL, LOGLIK_TOL, SE_RTOL = 1e-4, 1e-3, 1e-2, 1e-3
+
+
+def reference(name):
+    return json.loads((REFERENCE / name).read_text())
+
+
+def column(r_name):
+    """R's coefficient name (organbone) to ours (organ[bone])."""
+    return f"organ[{r_name[5:]}]" if r_name.startswith("organ") else r_name
+
+
+@pytest.fixture(scope="module")
+def kidney():
+    return pd.read_csv(REFERENCE / "kidney.csv")
+
+
+@pytest.fixture(scope="module")
+def lung():
+    data = pd.read_csv(REFERENCE / "lung.csv")
+    data["status"] = data["status"] - 1  # R's Surv reads 1/2 as censored/dead
+    return data
+
+
+@pytest.fixture(scope="module")
+def lesions_1000():
+    return pd.read_csv(REFERENCE / "cox_1000.csv")
+
+
+def fit_lesions(data, **options):
+    return FrailtyCox(**options).fit(data, "time", "event", "patient_id", covariates=LESION_TERMS,
+                                     references={"organ": "abdominal"})
+
+
+def assert_matches(fit, ref, loglik_integrated=True):
+    coef = pd.Series({column(k): v for k, v in ref["coef"].items()})
+    se = pd.Series({column(k): v for k, v in ref["se"].items()})
+    np.testing.assert_allclose(fit.params_[coef.index], coef, rtol=0, atol=COEF_TOL)
+    np.testing.assert_allclose(fit.standard_errors_[se.index], se, rtol=SE_RTOL)
+    np.testing.assert_allclose(fit.frailty_variance_, ref["frailty_variance"], rtol=VARIANCE_RTOL)
+    np.testing.assert_allclose(fit.loglik_null_, ref["loglik_null"], rtol=0, atol=1e-6)
+    if loglik_integrated:
+        np.testing.assert_allclose(fit.loglik_integrated_, ref["loglik_integrated"], rtol=0, atol=LOGLIK_TOL)
+        # PPL moves with the variance (d PPL / d variance = b'b / 2 variance^2): compare it relatively
+        np.testing.assert_allclose(fit.loglik_penalized_, ref["loglik_penalized"], rtol=1e-6)
+
+
+def test_kidney_dense_block_matches_coxme(kidney):
+    fit = FrailtyCox().fit(kidney, "time", "status", "id", covariates=["age", "sex"])
+    assert fit.n_groups_ == 38 and fit.n_sparse_groups_ == 0
+    assert_matches(fit, reference("coxme_kidney.json"))
+
+
+def test_lung_dense_block_matches_coxme(lung):
+    fit = FrailtyCox().fit(lung, "time", "status", "inst", covariates=["ph.ecog", "age"])
+    assert fit.n_groups_ == 18 and fit.n_sparse_groups_ == 0
+    assert_matches(fit, reference("coxme_lung.json"))
+
+
+@pytest.mark.parametrize("ties, name", [("efron", "coxme_1000.json"), ("breslow", "coxme_breslow_1000.json")])
+def test_lesions_1000_sparse_block_matches_coxme(lesions_1000, ties, name):
+    ref = reference(name)
+    fit = fit_lesions(lesions_1000, ties=ties)
+    assert (fit.n_obs_, fit.n_events_, fit.n_groups_) == (ref["n"], ref["n_events"], ref["n_groups"])
+    assert fit.n_sparse_groups_ == ref["n_groups"]
+    assert_matches(fit, ref)
+    np.testing.assert_allclose(fit.df_, ref["df"][1], rtol=1e-3)
+    summary = fit.summary
+    for key, ours in (("hr", "exp(coef)"), ("hr_lower95", "exp(coef) lower 95%"), ("hr_upper95", "exp(coef) upper 95%"),
+                      ("z", "z"), ("p", "p")):
+        expected = pd.Series({column(k): v for k, v in ref[key].items()})
+        np.testing.assert_allclose(summary.loc[expected.index, ours], expected, rtol=2e-3)
+
+
+def test_lesions_5000_matches_coxme():
+    fit = fit_lesions(pd.read_csv(REFERENCE / "cox_5000.csv"))
+    assert_matches(fit, reference("coxme_5000.json"))
+
+
+def test_fixed_variance_inner_loop_matches_coxph_frailty(lesions_1000):
+    ref = reference("coxph_frailty_fixed_theta_1000.json")
+    fit = fit_lesions(lesions_1000, variance=ref["frailty_variance"])
+    assert fit.frailty_variance_ == ref["frailty_variance"] and fit.evaluations_ == 1
+    assert_matches(fit, ref, loglik_integrated=False)
+    # coxph reports the unpenalized partial likelihood at the penalized solution
+    np.testing.assert_allclose(fit.loglik_partial_, ref["loglik_penalized"], rtol=0, atol=LOGLIK_TOL)
+    # and at coxme's variance the fit is coxme's: same integrated likelihood and effective df
+    coxme = reference("coxme_1000.json")
+    np.testing.assert_allclose(fit.loglik_integrated_, coxme["loglik_integrated"], rtol=0, atol=LOGLIK_TOL)
+    np.testing.assert_allclose(fit.df_, coxme["df"][1], rtol=1e-4)
+
+
+def test_brent_search_reaches_the_maximum_coxme_stops_near(kidney, lesions_1000):
+    ref = reference("coxme_kidney.json")
+    exact = FrailtyCox(search="brent").fit(kidney, "time", "status", "id", covariates=["age", "sex"])
+    assert exact.loglik_integrated_ >= ref["loglik_integrated"] - 1e-9
+    np.testing.assert_allclose(exact.frailty_variance_, ref["frailty_variance"], rtol=1e-2)
+    # where the likelihood is curved enough, the exact maximum is coxme's answer
+    assert_matches(fit_lesions(lesions_1000, search="brent"), reference("coxme_1000.json"))
+
+
+def test_tiny_variance_is_the_cox_model_of_lifelines(lesions_1000):
+    """With the variance near zero the model is a stratified Cox model: lifelines (Efron ties) is the reference."""
+    data = lesions_1000.assign(arm=np.where(lesions_1000["treatment"] == 1, "a", "b"))
+    fit = FrailtyCox(variance=1e-10).fit(data, "time", "event", "patient_id", covariates=["organ", "line", "age_z"],
+                                         references={"organ": "abdominal"}, strata="arm")
+    assert fit.n_strata_ == 2
+    design = pd.get_dummies(data[["time", "event", "arm", "organ", "line", "age_z"]], columns=["organ"], dtype=float)
+    design = design.drop(columns="organ_abdominal")
+    cph = CoxPHFitter().fit(design, "time", "event", strata=["arm"])
+    ours = fit.params_.rename(lambda c: c.replace("organ[", "organ_").rstrip("]"))
+    np.testing.assert_allclose(ours[cph.params_.index], cph.params_, atol=1e-5)
+    np.testing.assert_allclose(fit.loglik_partial_, cph.log_likelihood_, rtol=1e-9)
+    se = fit.standard_errors_.rename(lambda c: c.replace("organ[", "organ_").rstrip("]"))
+    np.testing.assert_allclose(se[cph.standard_errors_.index], cph.standard_errors_, rtol=1e-4)
+
+
+def test_formula_and_covariate_list_agree(lesions_1000):
+    by_list = fit_lesions(lesions_1000, variance=0.3)
+    by_formula = FrailtyCox(variance=0.3).fit(lesions_1000, "time", "event", "patient_id",
+                                              formula="organ + treatment + line + age_z",
+                                              references={"organ": "abdominal"})
+    pd.testing.assert_series_equal(by_list.params_, by_formula.params_)
+    with pytest.raises(ValueError, match="main effects"):
+        FrailtyCox().fit(lesions_1000, "time", "event", "patient_id", formula="organ * treatment")
+
+
+def test_reference_level_and_categorical_terms(lesions_1000):
+    liver = FrailtyCox(variance=0.3).fit(lesions_1000, "time", "event", "patient_id", covariates=["organ"],
+                                         references={"organ": "liver"})
+    abdominal = FrailtyCox(variance=0.3).fit(lesions_1000, "time", "event", "patient_id", covariates=["organ"],
+                                             references={"organ": "abdominal"})
+    assert "organ[liver]" not in liver.params_ and "organ[abdominal]" in liver.params_
+    # changing the reference reparametrises the same model
+    np.testing.assert_allclose(liver.params_["organ[abdominal]"], -abdominal.params_["organ[liver]"], atol=1e-8)
+    np.testing.assert_allclose(liver.loglik_integrated_, abdominal.loglik_integrated_, atol=1e-8)
+    summary = liver.summary
+    assert summary.loc["organ[bone]", "term"] == "organ" and summary.loc["organ[bone]", "level"] == "bone"
+
+
+def test_random_effects_and_likelihood_bookkeeping(lesions_1000):
+    fit = fit_lesions(lesions_1000)
+    assert fit.random_effects_.index.name == "patient_id" and len(fit.random_effects_) == fit.n_groups_
+    b = fit.random_effects_.to_numpy()
+    np.testing.assert_allclose(fit.penalty_, b @ b / (2 * fit.frailty_variance_), rtol=1e-10)
+    np.testing.assert_allclose(b.sum(), 0.0, atol=1e-6)
+    assert fit.loglik_null_ < fit.loglik_integrated_ < fit.loglik_penalized_ < fit.loglik_partial_
+    # the patient with the most events relative to risk gets the largest frailty
+    per_patient = lesions_1000.groupby("patient_id")["event"].mean()
+    assert np.corrcoef(per_patient[fit.random_effects_.index], b)[0, 1] > 0.5
+
+
+def test_lrt_and_anova_refit_without_the_term(lesions_1000):
+    fit = fit_lesions(lesions_1000)
+    test = fit.lrt("line")
+    reduced = FrailtyCox().fit(lesions_1000, "time", "event", "patient_id", covariates=["organ", "treatment", "age_z"],
+                               references={"organ": "abdominal"})
+    np.testing.assert_allclose(test["chi2"], 2 * (fit.loglik_integrated_ - reduced.loglik_integrated_), rtol=1e-12)
+    assert test["df"] == 1
+    # one degree of freedom: the likelihood-ratio and Wald statistics are close
+    np.testing.assert_allclose(test["chi2"], fit.summary.loc["line", "z"] ** 2, rtol=0.1)
+    table = fit.anova()
+    assert list(table.index) == LESION_TERMS and table.loc["organ", "df"] == 4
+    assert table.loc["treatment", "p"] < 1e-6 and table.loc["organ", "p"] < 1e-6
+    with pytest.raises(KeyError, match="not a term"):
+        fit.lrt("sex")
+
+
+def test_model_with_no_fixed_effect(lesions_1000):
+    fit = FrailtyCox().fit(lesions_1000, "time", "event", "patient_id")
+    assert len(fit.params_) == 0 and fit.frailty_variance_ > 0
+    with_organ = FrailtyCox().fit(lesions_1000, "time", "event", "patient_id", covariates=["organ"],
+                                  references={"organ": "abdominal"})
+    assert with_organ.lrt("organ")["chi2"] > 0
+    np.testing.assert_allclose(with_organ.lrt("organ")["loglik_reduced"], fit.loglik_integrated_, rtol=1e-12)
+
+
+def test_missing_rows_are_counted_and_bad_input_named(lesions_1000):
+    data = lesions_1000.copy()
+    data.loc[[3, 10, 50], "age_z"] = np.nan
+    fit = fit_lesions(data, variance=0.3)
+    assert fit.n_excluded_ == 3 and fit.n_obs_ == len(data) - 3
+    with pytest.raises(KeyError, match="nope"):
+        FrailtyCox().fit(data, "time", "event", "patient_id", covariates=["nope"])
+    with pytest.raises(ValueError, match="events must be 0/1"):
+        FrailtyCox().fit(data.assign(event=data["event"] * 2), "time", "event", "patient_id")
+    with pytest.raises(ValueError, match="durations"):
+        FrailtyCox().fit(data.assign(time=-data["time"]), "time", "event", "patient_id")
+    with pytest.raises(ValueError, match="collinear"):
+        FrailtyCox().fit(data.assign(line2=2 * data["line"]), "time", "event", "patient_id",
+                         covariates=["line", "line2"])
+    with pytest.raises(ValueError, match="reference level"):
+        FrailtyCox().fit(data, "time", "event", "patient_id", covariates=["organ"], references={"organ": "brain"})
+    with pytest.raises(ValueError, match="ties"):
+        FrailtyCox(ties="exact").fit(data, "time", "event", "patient_id")
+
+
+def test_print_summary_names_the_model(lesions_1000, capsys):
+    fit = fit_lesions(lesions_1000)
+    fit.print_summary()
+    out = capsys.readouterr().out
+    assert "frailty variance = 0.2996" in out and "integrated loglik = -4128.16" in out
+    assert "organ[bone]" in out and "327 groups, 327 with a diagonal random-effect block" in out
+    assert repr(fit).startswith("<lesionmap.survival.FrailtyCox (fitted: 1000 rows")
+
+
+def test_comparison_table_for_readers_is_within_the_golden_tolerances():
+    from lesionmap.survival import compare_with_coxme
+
+    table = compare_with_coxme(REFERENCE)
+    assert len(table) == 5 and table["rows"].tolist() == [76, 226, 1000, 1000, 5000]
+    assert (table["coef |diff|"] < COEF_TOL).all() and (table["variance rel. diff"] < VARIANCE_RTOL).all()
+    assert (table["loglik |diff|"] < LOGLIK_TOL).all() and (table["SE rel. diff"] < SE_RTOL).all()

@@ -1,0 +1,71 @@
+"""The whole book, built as a user builds it, with a small cohort and non-default parameters.
+
+One build (session-scoped) runs every chapter under papermill with ``n_patients`` small and a seed other
+than the default, renders the HTML strictly, and the tests read what it produced: the results files, the
+pages, and the pages as headless Chromium draws them with the network off.
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from lesionmap.runner import BuildOptions, build, chapter_notebooks, toc_documents
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL_COHORT = 160
+SEED = 7
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory):
+    build_dir = tmp_path_factory.mktemp("book-build")
+    record = build(BuildOptions(n_patients=SMALL_COHORT, seed=SEED, build_dir=build_dir, root=ROOT))
+    return build_dir, record
+
+
+def test_every_chapter_ran_with_the_parameters_given(built_book):
+    build_dir, record = built_book
+    assert record["parameters"]["n_patients"] == SMALL_COHORT and record["parameters"]["seed"] == SEED
+    assert set(record["chapter_seconds"]) == set(chapter_notebooks(ROOT))
+    for doc in chapter_notebooks(ROOT):
+        notebook = json.loads((build_dir / "executed" / f"{doc}.ipynb").read_text())
+        injected = [c for c in notebook["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
+        assert injected and f"seed = {SEED}" in "".join(injected[0]["source"])
+
+
+def test_data_chapter_results(built_book):
+    build_dir, _ = built_book
+    results = json.loads((build_dir / "results" / "data.json").read_text())
+    for key in ("n_patients", "n_lesions", "n_target", "n_nontarget", "n_new", "n_measurements", "n_excluded",
+                "exclusions"):
+        assert key in results
+    assert results["n_patients"] == SMALL_COHORT
+    assert results["n_lesions"] == results["n_target"] + results["n_nontarget"] + results["n_new"]
+    assert results["n_excluded"] == sum(results["exclusions"].values())
+
+
+def test_every_page_rendered_without_remote_scripts(built_book):
+    build_dir, record = built_book
+    html = Path(record["html"])
+    for doc in toc_documents(ROOT):
+        page = html / f"{doc}.html"
+        assert page.exists(), page
+        text = page.read_text()
+        assert 'src="http' not in text
+        assert not any(f'href="http{s}://' in line and 'stylesheet' in line
+                       for line in text.splitlines() for s in ("", "s"))
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_pages_open_offline_in_chromium_and_every_chart_draws(built_book):
+    from lesionmap.browser import check_book
+
+    build_dir, record = built_book
+    reports = check_book(Path(record["html"]), screenshots=build_dir / "screenshots")
+    assert len(reports) >= len(toc_documents(ROOT))
+    for report in reports:
+        assert report.ok, report
+    assert sum(r.charts for r in reports) >= 3

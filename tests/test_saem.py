@@ -267,6 +267,16 @@ def test_bad_input_names_the_column_and_rule(tgi, mutate, message):
         SAEM(verbose=False, **TGI_COLUMNS).prepare(mutate(tgi.copy()))
 
 
+def test_censored_rows_are_censored_at_the_loq_whatever_size_they_record(tgi):
+    """A BLQ row may carry a small measured size or 0 (a lesion that disappeared): its bound is the LOQ."""
+    recorded = tgi.assign(y=tgi["y"].where(tgi["cens"] == 0, 0.0))
+    recorded.loc[recorded.index[recorded["cens"] == 1][:5], "y"] = 2.5
+    model = SAEM(verbose=False, **TGI_COLUMNS)
+    as_given, as_recorded = model.prepare(tgi), model.prepare(recorded)
+    assert as_recorded.n_censored == 231
+    np.testing.assert_array_equal(as_recorded.y, as_given.y)
+
+
 def test_fixed_v0_refuses_a_censored_baseline(tgi):
     bad = tgi.copy()
     bad.loc[0, "cens"] = True

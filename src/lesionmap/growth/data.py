@@ -71,8 +71,8 @@ def prepare_growth_data(
 ) -> GrowthData:
     """Validate the long table and build the likelihood arrays.
 
-    Censored rows (``censored_col`` true) hold the LOQ in ``value_col`` (a missing value there is read as
-    ``loq``). With ``censoring="M1"`` they are dropped (and counted); with "M3" they stay in the likelihood.
+    Censored rows (``censored_col`` true) are censored at ``loq``, whatever ``value_col`` holds there (a small
+    recorded size, 0, or nothing). With ``censoring="M1"`` they are dropped (and counted); with "M3" they stay in the likelihood.
     With ``estimate_v0=False`` each lesion's first row is its observed baseline volume, which must be
     quantified.
     """
@@ -90,7 +90,9 @@ def prepare_growth_data(
                 else np.zeros(len(df), dtype=bool))
     time = pd.to_numeric(df[time_col], errors="coerce").to_numpy(float)
     value = pd.to_numeric(df[value_col], errors="coerce").to_numpy(float)
-    value = np.where(censored & np.isnan(value), loq, value)
+    # a censored row's bound is the LOQ: a size recorded with it (a small diameter, or 0 for a lesion that
+    # disappeared) is not used by the likelihood
+    value = np.where(censored, loq, value)
     missing_id = df[lesion_col].isna().to_numpy()
     if missing_id.any():
         raise ValueError(f"column '{lesion_col}': missing lesion id in rows {_rows(missing_id, df)}")

@@ -113,3 +113,101 @@ def lesion_events(ctx: Context, refresh: bool = False) -> pd.DataFrame:
     path.parent.mkdir(parents=True, exist_ok=True)
     events.to_parquet(path, index=False)
     return events
+
+
+#: Patient covariates the paper tested for the lesion Cox models (likelihood ratio, kept at p < 0.05).
+CANDIDATE_COVARIATES = ("treatment_group", "age", "bmi", "sex", "race", "prior_surgery", "line")
+
+#: Reference levels of the categorical terms of the lesion Cox models (the paper's reference organ: abdomen).
+COX_REFERENCES = {"organ": "abdomen", "treatment_group": "Chemo alone", "sex": "F", "race": "WHITE"}
+
+ENDPOINTS = ("response", "progression")
+
+
+def event_table(ctx: Context, endpoint: str) -> pd.DataFrame:
+    """One endpoint's lesion events joined with the patient covariates, ready for ``FrailtyCox``.
+
+    Covariates with a single level in the cohort (e.g. one line of therapy) are dropped from the
+    candidates by ``organ_models``; ``prior_surgery`` is coded 0/1 and ``line`` stays numeric.
+    """
+    if endpoint not in ENDPOINTS:
+        raise ValueError(f"endpoint must be one of {ENDPOINTS}, got {endpoint!r}")
+    data = analysis_data(ctx)
+    events = lesion_events(ctx)
+    covariates = data.patients[["patient_id", *CANDIDATE_COVARIATES]].assign(
+        prior_surgery=lambda p: p["prior_surgery"].astype(int))
+    table = events[events["endpoint"] == endpoint].merge(covariates, on="patient_id", how="left")
+    return table.assign(event=table["event"].astype(int)).reset_index(drop=True)
+
+
+def _references_for(table: pd.DataFrame, terms) -> dict:
+    """The reference level of each categorical term present, falling back to its most frequent level."""
+    refs = {}
+    for term in terms:
+        if term in COX_REFERENCES:
+            levels = set(table[term].dropna().unique())
+            refs[term] = COX_REFERENCES[term] if COX_REFERENCES[term] in levels else table[term].mode().iat[0]
+    return refs
+
+
+def organ_model(ctx: Context, endpoint: str, refresh: bool = False, strata: str | None = None,
+                by: str | None = None) -> dict:
+    """The frailty Cox model of one endpoint by organ (reference abdomen) with the covariates the paper's rule keeps.
+
+    Candidate covariates are tested one at a time against ``organ`` by likelihood ratio and kept at p < 0.05
+    (``lesionmap.survival.select_covariates``); the final model is organ + the kept covariates. With ``by``
+    (e.g. ``"treatment_group"``, Fig. 3e/f) the final model is also fitted separately within each level of that
+    column (the column itself is then left out of those fits' terms). Returns a dict with ``selection`` (the test
+    table), ``covariates`` (kept), ``fit`` (the final ``FrailtyCox``) and, with ``by``, ``fits_by`` ({level: fit});
+    cached as a pickle in the artifacts folder.
+    """
+    import pickle
+
+    from lesionmap.survival import FrailtyCox, fit_by, select_covariates
+
+    name = f"{endpoint}" + (f"-strata-{strata}" if strata else "") + (f"-by-{by}" if by else "")
+    path = ctx.artifacts / "cox" / f"{name}.pkl"
+    if not refresh and path.exists():
+        return pickle.loads(path.read_bytes())
+    table = event_table(ctx, endpoint)
+    candidates = [c for c in CANDIDATE_COVARIATES if table[c].dropna().nunique() > 1]
+    selection = select_covariates(table, "day", "event", "patient_id", candidates=candidates,
+                                  base_terms=["organ"], references=_references_for(table, ["organ", *candidates]),
+                                  strata=strata)
+    terms = selection.kept
+    complete = table.dropna(subset=terms)
+    references = _references_for(complete, terms)
+    fit = FrailtyCox().fit(complete, "day", "event", "patient_id", covariates=terms, references=references,
+                           strata=strata)
+    model = {"endpoint": endpoint, "selection": selection.table, "covariates": terms[1:], "fit": fit,
+             "references": references}
+    if by is not None:
+        within = [term for term in terms if term != by]
+        model["fits_by"] = fit_by(complete, by, "day", "event", "patient_id", covariates=within,
+                                  references={k: v for k, v in references.items() if k in within}, strata=strata)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps(model))
+    return model
+
+
+def sequence_clustering(ctx: Context, refresh: bool = False, n_clusters: int = 5, encoding: str = "onehot_softmax",
+                        ties: str = "shared"):
+    """Each patient's organ progression sequence and its k-means cluster (Chapter 4 refreshes it).
+
+    Returns ``(sequences, clustering)``: a ``ProgressionSequences`` and a fitted ``SequenceClustering``
+    (``clustering.labels_``: every patient -> group name, "No progression" included). Cached as a pickle,
+    keyed by the options.
+    """
+    import pickle
+
+    from lesionmap.sequence import SequenceClustering, progression_sequences
+
+    path = ctx.artifacts / "sequences" / f"k{n_clusters}-{encoding}-{ties}.pkl"
+    if not refresh and path.exists():
+        return pickle.loads(path.read_bytes())
+    data = analysis_data(ctx)
+    sequences = progression_sequences(lesion_events(ctx), data.patients, ties=ties)
+    clustering = SequenceClustering(n_clusters=n_clusters, encoding=encoding, random_state=0).fit(sequences)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps((sequences, clustering)))
+    return sequences, clustering

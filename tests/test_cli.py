@@ -45,3 +45,8 @@ def test_parameters_are_read_as_yaml_scalars():
     assert parse_parameters([["k", "5"], ["flag", "true"], ["name", "abc"]]) == {"k": 5, "flag": True, "name": "abc"}
     with pytest.raises(UsageError):
         parse_parameters([["not a name", "1"]])
+
+
+def test_check_without_a_built_book_says_what_to_do(tmp_path, capsys):
+    assert main(["check", "--build-dir", str(tmp_path)]) == 2
+    assert "run 'python -m lesionmap build' first" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""Command line: ``python -m lesionmap build|simulate ...``.
+"""Command line: ``python -m lesionmap build|simulate|check ...``.
 
 Every error a user can cause (unknown cohort, bad parameter value, missing input) ends in one line that says
 what to do, and a non-zero exit status.
@@ -96,6 +96,15 @@ def make_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--n-patients", type=non_negative_int, default=0, help="0 = the spec's size")
     simulate.add_argument("--seed", type=non_negative_int, default=20230417)
     simulate.add_argument("--format", choices=("xpt", "csv", "parquet"), default="xpt", help="file format")
+
+    check = commands.add_parser(
+        "check",
+        help="open every page of the built book in headless Chromium with the network off, check that every "
+        "chart draws and nothing loads from the network, and save a screenshot of each page",
+    )
+    check.add_argument("--build-dir", default="_build", help="the build folder (default: _build)")
+    check.add_argument("--screenshots", type=Path, default=None,
+                       help="where the screenshots go (default: <build-dir>/screenshots)")
     return parser
 
 
@@ -125,6 +134,24 @@ def run_simulate(args) -> int:
     return 0
 
 
+def run_check(args) -> int:
+    from lesionmap.browser import check_book
+
+    html = Path(args.build_dir) / "book" / "_build" / "html"
+    if not (html / "index.html").exists():
+        raise UsageError(f"no built book in {html}: run 'python -m lesionmap build' first")
+    screenshots = args.screenshots or Path(args.build_dir) / "screenshots"
+    reports = check_book(html, screenshots=screenshots)
+    for report in reports:
+        status = "ok" if report.ok else "FAILED"
+        print(f"{status:6} {report.path.relative_to(html.resolve())}: {report.charts_drawn}/{report.charts} charts drawn"
+              + "".join(f"\n       console: {m}" for m in report.console_errors)
+              + "".join(f"\n       remote: {m}" for m in report.remote_resources))
+    failed = sum(not r.ok for r in reports)
+    print(f"{len(reports)} pages, {sum(r.charts for r in reports)} charts, {failed} failed; screenshots in {screenshots}")
+    return 1 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from lesionmap.runner import BuildError
 
@@ -133,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "build":
             return run_build(args)
+        if args.command == "check":
+            return run_check(args)
         return run_simulate(args)
     except (BuildError, UsageError, FileNotFoundError) as error:
         print(f"lesionmap: error: {error}", file=sys.stderr)

@@ -20,23 +20,25 @@ def consort_chart(screened: int, exclusions: dict[str, int], analysed: int, lesi
     boxes = [dict(label=f"{label}: {count:,}", x=x, y=y, width=0.42, kind="flow") for label, count, x, y in main]
     side_y = np.linspace(0.80, 0.68, num=max(len(exclusions), 1))
     for (rule, count), y in zip(exclusions.items(), side_y):
-        boxes.append(dict(label=f"Excluded, {rule}: {count:,}", x=0.80, y=y, width=0.38, kind="excluded"))
+        boxes.append(dict(label=f"Excluded: {count:,}\n{rule}", x=0.78, y=y, width=0.40, kind="excluded"))
     kinds = list(lesions.items())
     for i, (kind, count) in enumerate(kinds):
         x = (i + 0.5) / len(kinds)
-        boxes.append(dict(label=f"{kind}: {count:,}", x=x, y=0.12, width=0.28, kind="lesions"))
-    boxes.append(dict(label=f"Target-lesion measurements: {measurements:,}", x=1 / (2 * len(kinds)), y=-0.04,
-                      width=0.40, kind="lesions"))
+        boxes.append(dict(label=f"{kind} lesions: {count:,}", x=x, y=0.12, width=0.28, kind="lesions"))
+    boxes.append(dict(label=f"measured {measurements:,} times", x=1 / (2 * len(kinds)), y=-0.04,
+                      width=0.28, kind="lesions"))
     frame = pd.DataFrame(boxes)
     frame["x1"] = frame["x"] - frame["width"] / 2
     frame["x2"] = frame["x"] + frame["width"] / 2
     frame["y1"] = frame["y"] - 0.045
     frame["y2"] = frame["y"] + 0.045
+    frame["text_y"] = frame["y"] + 0.02 * frame["label"].str.count("\n")  # centre two-line labels
 
     arrows = pd.DataFrame(
         [dict(x=0.5, y=0.92 - 0.045, x2=0.5, y2=0.56 + 0.045), dict(x=0.5, y=0.56 - 0.045, x2=0.5, y2=0.30 + 0.045)]
-        + [dict(x=0.5, y=y, x2=0.61, y2=y) for y in side_y[: len(exclusions)]]
+        + [dict(x=0.5, y=y, x2=0.58, y2=y) for y in side_y[: len(exclusions)]]
         + [dict(x=0.5, y=0.30 - 0.045, x2=(i + 0.5) / len(kinds), y2=0.12 + 0.045) for i in range(len(kinds))]
+        + [dict(x=1 / (2 * len(kinds)), y=0.12 - 0.045, x2=1 / (2 * len(kinds)), y2=-0.04 + 0.045)]
     )
     x_scale = alt.Scale(domain=[0, 1.0])
     y_scale = alt.Scale(domain=[-0.1, 1.0])
@@ -48,11 +50,11 @@ def consort_chart(screened: int, exclusions: dict[str, int], analysed: int, lesi
         color=alt.Color("kind:N", scale=colours, legend=None),
         tooltip=["label:N"],
     )
-    texts = alt.Chart(frame).mark_text(fontSize=12).encode(
-        x=alt.X("x:Q", scale=x_scale), y=alt.Y("y:Q", scale=y_scale), text="label:N"
+    texts = alt.Chart(frame).mark_text(fontSize=12, lineBreak="\n").encode(
+        x=alt.X("x:Q", scale=x_scale, **no_axis), y=alt.Y("text_y:Q", scale=y_scale, **no_axis), text="label:N"
     )
     lines = alt.Chart(arrows).mark_rule(color="#555", strokeWidth=1.2).encode(
-        x=alt.X("x:Q", scale=x_scale), y=alt.Y("y:Q", scale=y_scale), x2="x2:Q", y2="y2:Q"
+        x=alt.X("x:Q", scale=x_scale, **no_axis), y=alt.Y("y:Q", scale=y_scale, **no_axis), x2="x2:Q", y2="y2:Q"
     )
     return (lines + rects + texts).properties(width=720, height=420, title="Fig. 1a: patients and lesions analysed")
 

@@ -164,3 +164,28 @@ def test_simulation_without_baseline_noise_records_v0():
     first = sim.measurements.groupby("lesion_id").first()
     quantified = ~first["blq"]
     assert np.allclose(first.loc[quantified, "volume_mm3"], sim.individual.loc[quantified[quantified].index, "V0"])
+
+
+def test_exercise_answers_refit_three_ways_beside_the_chapter_fit():
+    from lesionmap.growth import SAEM, exercise_answers
+
+    simulation = simulate_growth_data(250, seed=4, baseline_noise=False)
+    first_scan_blq = simulation.measurements.groupby("lesion_id")["blq"].first()
+    measurable = first_scan_blq.index[~first_scan_blq][:240]  # RECIST target lesions are measurable at baseline
+    measurements = simulation.measurements[simulation.measurements["lesion_id"].isin(measurable)]
+    lesion_ids = measurements["lesion_id"].unique()
+    lesions = pd.DataFrame({"lesion_id": lesion_ids, "patient_id": [f"P{i // 2}" for i in range(len(lesion_ids))]})
+    truth = simulation.individual.reset_index().rename(columns={"index": "lesion_id"})
+    options = {"n_iter": (60, 30)}
+    fit = SAEM(random_state=1, verbose=False, **options).fit(measurements)
+    answers = exercise_answers(fit, measurements, lesions, truth, seed=1, fit_options=options, short_k1=20,
+                               class_patients=40)
+    assert list(answers["fit"].unique()) == ["this chapter's fit", "K1 = 20", "V0 estimated", "40 patients"]
+    assert (answers.groupby("fit", sort=False).size() == 3).all()
+    chapter = answers[answers["fit"] == "this chapter's fit"].set_index("parameter")
+    assert chapter.loc["Kg", "estimate"] == fit.population["Kg"] and chapter.loc["Kd", "lesions"] == fit.n_lesions
+    small = answers[answers["fit"] == "40 patients"].set_index("parameter")
+    assert (small["lesions"] == 80).all()
+    # a third of the lesions: intervals about sqrt(3) = 1.7 times wider
+    assert (small["CI95 width"] > 1.3 * chapter["CI95 width"]).all()
+    assert chapter.loc["Kd", "truth (median)"] == pytest.approx(truth.set_index("lesion_id").loc[measurable, "Kd"].median())

@@ -8,6 +8,7 @@
   ``simulate_from_fit`` / ``vpc_table`` for visual predictive checks.
 """
 
+from lesionmap.growth.exercises import exercise_answers
 from lesionmap.growth.model import (
     diameter_from_volume,
     nadir,
@@ -29,6 +30,7 @@ __all__ = [
     "GrowthSimulation",
     "SAEMResults",
     "diameter_from_volume",
+    "exercise_answers",
     "nadir",
     "predict_volume",
     "progression_threshold",

@@ -211,3 +211,14 @@ def sequence_clustering(ctx: Context, refresh: bool = False, n_clusters: int = 5
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(pickle.dumps((sequences, clustering)))
     return sequences, clustering
+
+
+def oracle_events(ctx: Context, endpoint: str) -> pd.DataFrame | None:
+    """``event_table`` with the target lesions' times replaced by the simulation's true times (None for a
+    user's data): the data of the oracle fit, which tells the growth model's error apart from the Cox model's."""
+    from lesionmap.survival.phenotypes import oracle_event_table
+
+    if true_lesion_parameters(ctx) is None:
+        return None
+    return oracle_event_table(event_table(ctx, endpoint), true_lesion_parameters(ctx), analysis_data(ctx).patients,
+                              endpoint)

@@ -11,33 +11,38 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-PHENOTYPE_COLORS = {
-    "high response, high progression": "#c0392b",
-    "low response, high progression": "#7d3c98",
-    "high response, low progression": "#27ae60",
-    "low response, low progression": "#95a5a6",
-}
+from lesionmap.survival.phenotypes import PHENOTYPES, REFERENCE_PHENOTYPE
 
-#: Organ positions on the outline (x, y); organs not listed are drawn in a row under the feet.
+#: Colours of the phenotypes: red where lesions progress readily, green where they respond and stay small.
+PHENOTYPE_COLORS = {
+    PHENOTYPES["high-high"]: "#d7301f",
+    PHENOTYPES["low-high"]: "#6a3d9a",
+    PHENOTYPES["high-low"]: "#1a9850",
+    PHENOTYPES["low-low"]: "#9e9e9e",
+}
+REFERENCE_COLOR = "#ffffff"
+
+#: Organ positions on the outline (x, y) and the side their label goes; the body faces the reader, so the
+#: liver is on the reader's left. Organs not listed are drawn in a row under the feet.
 ORGAN_POSITIONS = {
-    "brain/CNS": (0.0, 9.35),
-    "head and neck": (0.0, 8.35),
-    "distal LN": (0.95, 7.85),
-    "lung": (-0.75, 6.9),
-    "pleura": (0.95, 6.55),
-    "liver": (-0.65, 5.65),
-    "spleen": (0.85, 5.55),
-    "adrenal": (-0.35, 5.05),
-    "pancreas": (0.35, 5.15),
-    "kidney": (0.75, 4.75),
-    "GI tract": (0.0, 4.55),
-    "abdomen": (-0.55, 4.2),
-    "peritoneum": (0.5, 3.95),
-    "regional LN": (-0.2, 3.55),
-    "GR": (0.0, 2.95),
-    "bone": (-0.95, 2.1),
-    "soft tissue": (0.75, 1.6),
-    "skin": (-2.05, 4.0),
+    "brain/CNS": (0.0, 9.35, "right"),
+    "head and neck": (0.0, 8.3, "right"),
+    "distal LN": (0.85, 7.75, "right"),
+    "lung": (-0.7, 6.95, "left"),
+    "pleura": (0.75, 6.75, "right"),
+    "liver": (-0.65, 5.85, "left"),
+    "spleen": (0.8, 5.85, "right"),
+    "adrenal": (-0.75, 5.15, "left"),
+    "pancreas": (0.2, 5.3, "right"),
+    "kidney": (0.85, 4.75, "right"),
+    "GI tract": (0.2, 4.35, "right"),
+    "abdomen": (-0.7, 4.4, "left"),
+    "peritoneum": (0.8, 3.75, "right"),
+    "regional LN": (-0.6, 3.6, "left"),
+    "GR": (0.0, 2.95, "right"),
+    "skin": (2.0, 5.0, "right"),
+    "bone": (-0.85, 1.6, "left"),
+    "soft tissue": (0.85, 1.3, "right"),
 }
 
 
@@ -63,50 +68,54 @@ def body_outline() -> dict:
     return {"type": "FeatureCollection", "features": features}
 
 
-def classify_phenotypes(hazard_ratios: pd.DataFrame, reference: str = "abdomen") -> pd.DataFrame:
-    """Phenotype of each organ from its response and progression hazard ratios against the reference organ.
+def organ_layout(organs) -> pd.DataFrame:
+    """x, y and label side of each organ; organs without a place on the body go in a row under the feet."""
+    rows, spare = [], 0
+    for organ in organs:
+        if organ in ORGAN_POSITIONS:
+            x, y, side = ORGAN_POSITIONS[organ]
+        else:
+            x, y, side = -1.6 + 1.3 * spare, -0.6, "right"
+            spare += 1
+        rows.append({"organ": organ, "x": x, "y": y, "side": side})
+    return pd.DataFrame(rows)
 
-    Rule: an organ is *high* on an endpoint when its hazard ratio is above 1 (events more likely than in
-    the reference organ, abdomen) and *low* otherwise; the reference organ itself is low on both.
-    ``hazard_ratios`` has columns organ, response_hr, progression_hr (and optionally lesions).
+
+def anatomy_chart(phenotypes: pd.DataFrame, title: str, subtitle: str | None = None) -> alt.LayerChart:
+    """The body outline with one circle per organ, coloured by phenotype and sized by lesion count.
+
+    ``phenotypes`` comes from ``lesionmap.survival.phenotypes.classify_phenotypes`` (columns organ, phenotype,
+    description, response_hr, progression_hr; ``lesions`` optional). The reference organ is an open circle.
     """
-    frame = hazard_ratios.copy()
-    response = np.where(frame["response_hr"] > 1.0, "high response", "low response")
-    progression = np.where(frame["progression_hr"] > 1.0, "high progression", "low progression")
-    frame["phenotype"] = pd.Series(response, index=frame.index) + ", " + pd.Series(progression, index=frame.index)
-    frame.loc[frame["organ"] == reference, "phenotype"] = "low response, low progression"
-    return frame
-
-
-def anatomy_chart(phenotypes: pd.DataFrame, title: str) -> alt.LayerChart:
-    """The body outline with one circle per organ, coloured by phenotype, sized by lesion count."""
-    frame = phenotypes.copy()
-    unplaced = [o for o in frame["organ"] if o not in ORGAN_POSITIONS]
-    positions = dict(ORGAN_POSITIONS)
-    for i, organ in enumerate(unplaced):
-        positions[organ] = (-1.8 + 1.2 * i, -0.6)
-    frame["x"] = frame["organ"].map(lambda o: positions[o][0])
-    frame["y"] = frame["organ"].map(lambda o: positions[o][1])
+    frame = phenotypes.merge(organ_layout(phenotypes["organ"]), on="organ", how="left")
     if "lesions" not in frame:
         frame["lesions"] = 1
+    frame["label"] = np.where(frame["phenotype"] == REFERENCE_PHENOTYPE, frame["organ"] + " (reference)", frame["organ"])
     projection = dict(type="identity", reflectY=True)
     outline = alt.Chart(alt.Data(values=body_outline()["features"])).mark_geoshape(
         fill="#f6efe8", stroke="#9c8f84", strokeWidth=1.5
     ).project(**projection)
-    color = alt.Color(
-        "phenotype:N",
-        scale=alt.Scale(domain=list(PHENOTYPE_COLORS), range=list(PHENOTYPE_COLORS.values())),
-        legend=alt.Legend(orient="right", title="phenotype"),
-    )
-    tooltip = ["organ:N", "phenotype:N", alt.Tooltip("response_hr:Q", format=".2f", title="response HR"),
+    domain = list(PHENOTYPE_COLORS) + [frame.loc[frame["phenotype"] == REFERENCE_PHENOTYPE, "description"].iat[0]] \
+        if (frame["phenotype"] == REFERENCE_PHENOTYPE).any() else list(PHENOTYPE_COLORS)
+    colors = list(PHENOTYPE_COLORS.values()) + [REFERENCE_COLOR]
+    color = alt.Color("description:N", scale=alt.Scale(domain=domain, range=colors[: len(domain)]),
+                      legend=alt.Legend(orient="bottom", direction="vertical", title="phenotype (hazard ratio "
+                                        "against the reference organ above or below 1)", symbolStrokeColor="#333",
+                                        symbolSize=150, labelLimit=400, titleLimit=500))
+    tooltip = [alt.Tooltip("organ:N"), alt.Tooltip("description:N", title="phenotype"),
+               alt.Tooltip("response_hr:Q", format=".2f", title="response HR"),
                alt.Tooltip("progression_hr:Q", format=".2f", title="progression HR"),
                alt.Tooltip("lesions:Q", format=",")]
-    dots = alt.Chart(frame).mark_circle(opacity=0.9, stroke="white", strokeWidth=1).encode(
+    dots = alt.Chart(frame).mark_circle(opacity=0.95, stroke="#333", strokeWidth=1).encode(
         longitude="x:Q", latitude="y:Q", color=color,
-        size=alt.Size("lesions:Q", scale=alt.Scale(range=[60, 600]), legend=None),
+        size=alt.Size("lesions:Q", scale=alt.Scale(range=[100, 900]), legend=None),
         tooltip=tooltip,
     ).project(**projection)
-    labels = alt.Chart(frame).mark_text(align="left", dx=12, fontSize=11).encode(
-        longitude="x:Q", latitude="y:Q", text="organ:N"
-    ).project(**projection)
-    return (outline + dots + labels).properties(width=360, height=460, title=title)
+    labels = [
+        alt.Chart(frame[frame["side"] == side]).mark_text(
+            align="right" if side == "left" else "left", dx=-14 if side == "left" else 14, fontSize=12
+        ).encode(longitude="x:Q", latitude="y:Q", text="label:N", tooltip=tooltip).project(**projection)
+        for side in ("left", "right") if (frame["side"] == side).any()
+    ]
+    properties = {"width": 420, "height": 520, "title": alt.TitleParams(title, subtitle=subtitle) if subtitle else title}
+    return alt.layer(outline, dots, *labels).properties(**properties)

@@ -402,3 +402,13 @@ def test_planted_recovery_and_every_criterion_at_the_papers_cohort_size():
     assert concordance[5] > concordance[4] + 0.03 and concordance[5] > concordance.max() - 0.01
     stability = clustering_stability(clustering.encoded_, k_values=[5], n_seeds=3, n_bootstrap=3)
     assert stability.loc[0, "seed_ari_mean"] > 0.6
+
+
+def test_padded_encoding_adds_one_empty_rank_column_per_rank(hand_made):
+    events, patients = hand_made
+    sequences = progression_sequences(events, patients)
+    padded = encode_sequences(sequences, "onehot_padded")
+    onehot = encode_sequences(sequences, "onehot")
+    assert list(padded.columns) == list(onehot.columns) + ["none@1", "none@2"]
+    raw = np.append(onehot.loc["D"].to_numpy(), [0.0, 1.0])  # D progresses in one organ: rank 2 is empty
+    assert padded.loc["D"].to_numpy() == pytest.approx(np.exp(raw) / np.exp(raw).sum())

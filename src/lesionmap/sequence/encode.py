@@ -6,9 +6,16 @@
   zeros at weight 1), so the number of organs also moves a patient;
 - ``"onehot"``: the same columns without the softmax;
 - ``"rank_weighted"``: one column per organ, 1 / rank where it progressed, 0 where it did not: earlier
-  progressions weigh more, and patients sharing an organ at neighbouring ranks stay close.
+  progressions weigh more, and patients sharing an organ at neighbouring ranks stay close;
+- ``"onehot_padded"``: the authors' columns plus one ``none@rank`` column per rank, 1 where the patient has no
+  progressing organ at that rank, then the same row softmax. In the authors' columns two patients who progress
+  in one organ each, liver and bone, share nothing, so no distance says "one organ"; with the ``none``
+  columns they share every empty rank, and the number of progressing organs becomes a direction k-means can
+  split on (Mono-Organ, Hetero-Organ). The softmax alone cannot do this: with d columns and m ones a row is
+  (e - 1) / (m e + d - m) times the one-hot row plus a constant, a scale that varies by about 1.6% per organ
+  for d = 100.
 
-Columns are named ``organ@rank`` (one-hot encodings) or by organ (rank-weighted). Ranks past ``max_rank``
+Columns are named ``organ@rank`` (one-hot encodings; ``none@rank`` too when padded) or by organ (rank-weighted). Ranks past ``max_rank``
 are left out of one-hot encodings (their count is in ``attrs['ranks_left_out']``).
 """
 
@@ -22,7 +29,7 @@ import pandas as pd
 from lesionmap.sequence.sequences import ProgressionSequences
 
 #: The encodings ``encode_sequences`` knows.
-ENCODINGS = ("onehot_softmax", "onehot", "rank_weighted")
+ENCODINGS = ("onehot_softmax", "onehot", "rank_weighted", "onehot_padded")
 
 
 def softmax_rows(matrix: np.ndarray) -> np.ndarray:
@@ -64,9 +71,14 @@ def encode_sequences(sequences: ProgressionSequences, encoding: str = "onehot_so
     kept = ranks <= n_ranks
     matrix = np.zeros((len(patients), len(organ_names) * n_ranks))
     matrix[rows[kept], organ_index[kept] * n_ranks + ranks[kept] - 1] = 1.0
-    if encoding == "onehot_softmax":
-        matrix = softmax_rows(matrix)
     columns = [f"{organ}@{rank}" for organ in organ_names for rank in range(1, n_ranks + 1)]
+    if encoding == "onehot_padded":
+        last_rank = sequences.patients.set_index("patient_id").loc[patients, "n_ranks"].to_numpy(int)
+        empty = last_rank[:, None] < np.arange(1, n_ranks + 1)[None, :]
+        matrix = np.hstack([matrix, empty.astype(float)])
+        columns += [f"none@{rank}" for rank in range(1, n_ranks + 1)]
+    if encoding in ("onehot_softmax", "onehot_padded"):
+        matrix = softmax_rows(matrix)
     frame = pd.DataFrame(matrix, index=patients, columns=columns)
     frame.attrs["ranks_left_out"] = int((~kept).sum())
     return frame

@@ -1,0 +1,174 @@
+"""What Chapter 4 reports about the progression groups: their names checked, their sizes and survival beside the
+paper's, the progression intervals compared across groups, and the groups each encoding gives.
+
+- ``naming_check``: one row per k-means cluster with its name, the paper group it claims (``base_name``) and
+  whether another cluster claims the same group (a duplicate is never silent: it is a column, and
+  ``duplicated_names`` lists them);
+- ``size_comparison``: our group sizes beside the paper's (whose five sizes sum to 4,885, more than its 4,308
+  patients: shares are given of both);
+- ``os_by_group``: Kaplan-Meier medians per group beside the paper's, and the log-rank test;
+- ``interval_tests``: Kruskal-Wallis across groups for each progression interval, and Dunn's pairs;
+- ``encoding_comparison``: the groups that each encoding gives at one k (how the chapter asks "why these groups").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from lesionmap.sequence.naming import (
+    GROUP_ORDER,
+    HETERO_ORGAN,
+    LIVER_FIRST,
+    LUNG_FIRST,
+    MONO_ORGAN,
+    NO_PROGRESSION,
+    OTHER_FIRST,
+)
+from lesionmap.stats import dunn, km_medians, kruskal, logrank
+
+#: The paper's group sizes (Results, "Progression sequence across organs predicts patient survival").
+PAPER_GROUP_SIZES = {MONO_ORGAN: 1425, HETERO_ORGAN: 801, LUNG_FIRST: 577, LIVER_FIRST: 1194, OTHER_FIRST: 888}
+
+#: The paper's cohort: its group sizes above sum to more than this (an inconsistency of the article).
+PAPER_COHORT = 4308
+
+#: The paper's median overall survival by group, days (Results and Fig. 4b).
+PAPER_OS_MEDIANS = {HETERO_ORGAN: 385, MONO_ORGAN: 653, LIVER_FIRST: 450, LUNG_FIRST: 679, OTHER_FIRST: 581}
+
+#: The First groups' sizes in Fig. 4c (legend), which differ from the Results' sizes for Other- and Liver-First.
+PAPER_FIG4C_SIZES = {LUNG_FIRST: 577, OTHER_FIRST: 639, LIVER_FIRST: 930}
+
+_NUMBERED = re.compile(r"^(?P<base>.*?) (?P<number>\d+)$")
+
+
+def base_name(name: str) -> str:
+    """The paper group a cluster name claims: 'Other-First 2' -> 'Other-First' (other names unchanged)."""
+    match = _NUMBERED.match(str(name))
+    return match.group("base") if match and match.group("base") in GROUP_ORDER else str(name)
+
+
+def duplicated_names(names: Iterable[str]) -> dict[str, list[str]]:
+    """Paper groups claimed by more than one cluster: {group: [its cluster names, sorted]}."""
+    claimed: dict[str, list[str]] = {}
+    for name in pd.unique(pd.Series(list(names), dtype=object)):
+        claimed.setdefault(base_name(name), []).append(str(name))
+    return {base: sorted(found) for base, found in claimed.items() if len(found) > 1}
+
+
+def naming_check(composition: pd.DataFrame, names: pd.DataFrame) -> pd.DataFrame:
+    """One row per cluster: name, group (the paper group claimed), duplicate (another cluster claims it),
+    basis (the rule that fired), n, mean_organs, share_mono, share_many, first_liver, first_lung, first_other."""
+    table = names[["name"]].join(composition[["n", "mean_organs", "share_mono", "share_many", "first_liver",
+                                              "first_lung", "first_other"]])
+    table.insert(1, "group", table["name"].map(base_name))
+    table.insert(2, "duplicate", table["group"].duplicated(keep=False))
+    table.insert(3, "basis", names["basis"])
+    order = {g: i for i, g in enumerate(GROUP_ORDER)}
+    table = table.assign(_order=table["group"].map(order).fillna(len(order)))
+    return table.sort_values(["_order", "name"]).drop(columns="_order").reset_index(names=["cluster"])
+
+
+def size_comparison(counts: pd.Series) -> pd.DataFrame:
+    """Our group sizes beside the paper's: group, n, share (of our cohort), paper_n, paper_share_of_cohort
+    (of 4,308) and paper_share_of_sum (of the 4,885 its sizes add up to). Numbered clusters keep their own row."""
+    ours = counts.rename("n")
+    names = [g for g in GROUP_ORDER if g in ours.index or g in PAPER_GROUP_SIZES]
+    names += sorted((g for g in ours.index if g not in names), key=str)
+    paper_total = sum(PAPER_GROUP_SIZES.values())
+    table = pd.DataFrame({"group": names})
+    table["n"] = table["group"].map(ours).fillna(0).astype(int)
+    table["share"] = table["n"] / ours.sum()
+    table["paper_n"] = table["group"].map(PAPER_GROUP_SIZES).astype("Int64")
+    table["paper_share_of_cohort"] = table["paper_n"].astype(float) / PAPER_COHORT
+    table["paper_share_of_sum"] = table["paper_n"].astype(float) / paper_total
+    return table
+
+
+def os_by_group(table: pd.DataFrame, group: str = "group", duration: str = "os_days", event: str = "os_event",
+                include_no_progression: bool = False) -> tuple[pd.DataFrame, object]:
+    """Kaplan-Meier medians per group with the paper's beside them, and the log-rank test across the groups.
+
+    Patients with no progression are left out unless ``include_no_progression`` (the paper's groups are
+    progression groups)."""
+    data = table if include_no_progression else table[table[group].astype(str) != NO_PROGRESSION]
+    data = data.assign(**{group: data[group].astype(str)})
+    medians = km_medians(data, duration, event, group)
+    medians["paper_median"] = medians["group"].map(PAPER_OS_MEDIANS).astype(float)
+    order = {g: i for i, g in enumerate(GROUP_ORDER)}
+    medians = medians.sort_values("group", key=lambda s: s.map(base_name).map(order).fillna(99) + s.str.len() / 1e3)
+    return medians.reset_index(drop=True), logrank(data, duration, event, group)
+
+
+def interval_tests(intervals: pd.DataFrame, group: str = "group", value: str = "days",
+                   p_adjust: str | None = "bonferroni") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per progression interval, Kruskal-Wallis across ``group`` (interval, statistic, df, n, p) and Dunn's
+    pairs (interval, group_a, group_b, z, p, p_adjusted); intervals with fewer than two groups are skipped."""
+    tests, pairs = [], []
+    for interval, part in intervals.groupby("interval", observed=True, sort=True):
+        part = part.assign(**{group: part[group].astype(str)})
+        if part[group].nunique() < 2:
+            continue
+        result = kruskal(part, value, group)
+        tests.append({"interval": str(interval), "statistic": result.statistic, "df": result.df, "n": result.n,
+                      "p": result.p})
+        pairs.append(dunn(part, value, group, p_adjust=p_adjust).assign(interval=str(interval)))
+    pair_table = pd.concat(pairs, ignore_index=True) if pairs else pd.DataFrame()
+    if len(pair_table):
+        pair_table = pair_table[["interval", "group_a", "group_b", "n_a", "n_b", "z", "p", "p_adjusted"]]
+    return pd.DataFrame(tests), pair_table
+
+
+def encoding_comparison(sequences, encodings: Iterable[str], n_clusters: int = 5, random_state=0,
+                        max_rank: int | None = None) -> pd.DataFrame:
+    """The clusters each encoding gives: encoding, groups (names with sizes), paper_groups_found (of the five),
+    duplicates (clusters claiming a group another cluster claims), mono_cluster_share (largest share of
+    single-organ patients in one cluster) and many_cluster_share (the same for 4 or more organs)."""
+    from lesionmap.sequence.cluster import SequenceClustering
+
+    rows = []
+    for encoding in encodings:
+        fit = SequenceClustering(n_clusters=n_clusters, encoding=encoding, random_state=random_state,
+                                 max_rank=max_rank).fit(sequences)
+        names = fit.names_.join(fit.composition_[["n", "share_mono", "share_many"]])
+        names = names.sort_values("n", ascending=False)
+        found = {base_name(n) for n in names["name"]} & set(PAPER_GROUP_SIZES)
+        rows.append({
+            "encoding": encoding,
+            "groups": ", ".join(f"{n} ({c:,})" for n, c in zip(names["name"], names["n"], strict=True)),
+            "paper_groups_found": len(found),
+            "duplicates": int(sum(len(v) - 1 for v in duplicated_names(names["name"]).values())),
+            "mono_cluster_share": float(names["share_mono"].max()),
+            "many_cluster_share": float(names["share_many"].max()),
+        })
+    return pd.DataFrame(rows)
+
+
+def thin_curves(curves: pd.DataFrame, days: float = 7.0, keys: Iterable[str] = ("group",)) -> pd.DataFrame:
+    """Kaplan-Meier step tables thinned to the last step in each ``days``-wide bin per curve (first row kept),
+    so that a chart of thousands of patients inlines a few hundred rows; the step shape is kept at that scale."""
+    if days <= 0:
+        raise ValueError(f"days must be positive; got {days}")
+    keys = [k for k in keys if k in curves.columns]
+    bins = np.floor(curves["time"].to_numpy(float) / days)
+    frame = curves.assign(_bin=bins)
+    last = frame.groupby([*keys, "_bin"], sort=False, observed=True).tail(1)
+    first = frame.groupby(keys, sort=False, observed=True).head(1) if keys else frame.head(1)
+    out = pd.concat([first, last]).drop_duplicates().sort_values([*keys, "time"], kind="stable")
+    return out.drop(columns="_bin").reset_index(drop=True)
+
+
+def baseline_metastases(lesions: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
+    """Supplementary Fig. 8: each patient's baseline metastases (target and non-target lesions, new lesions left
+    out): patient_id, group, lesions, organs (involved organs); patients with none count 0."""
+    missing = [c for c in ("patient_id", "organ", "kind") if c not in lesions.columns]
+    if missing:
+        raise ValueError(f"lesions lacks column(s) {missing}")
+    baseline = lesions[lesions["kind"].isin(["target", "non-target"])]
+    per_patient = baseline.groupby("patient_id").agg(lesions=("organ", "size"), organs=("organ", "nunique"))
+    table = per_patient.reindex(labels.index, fill_value=0).rename_axis("patient_id").reset_index()
+    table.insert(1, "group", labels.to_numpy())
+    return table

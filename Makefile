@@ -7,6 +7,7 @@
 #   make test                     unit, golden, chapter and browser tests
 #   make test-slow                the long recovery and coverage studies
 #   make bench                    the SAEM and frailty-Cox benchmarks (results in _build/bench/)
+#   make check                    open every page of the built book in headless Chromium, offline (screenshots)
 
 PYTHON ?= python3
 VENV := .venv
@@ -17,7 +18,7 @@ N_PATIENTS ?= 0
 SEED ?= 20230417
 BUILD_ARGS ?=
 
-.PHONY: book test test-slow bench venv clean
+.PHONY: book test test-slow bench check venv clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +40,9 @@ test-slow: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_saem.py
 	$(PY) benchmarks/bench_cox.py
+
+check: $(STAMP)
+	$(PY) -m lesionmap check
 
 clean:
 	rm -rf _build

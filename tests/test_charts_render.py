@@ -28,3 +28,19 @@ def test_consort_chart_draws_with_any_number_of_exclusion_rules(exclusions):
     assert draws(chart)
     labels = [box["label"] for box in chart.layer[1].data.to_dict(orient="records")]
     assert f"Patients analysed: {4308:,}" in labels and sum("Excluded" in label for label in labels) == len(exclusions)
+
+
+def test_forest_chart_leaves_out_rows_it_cannot_draw_and_says_so():
+    import numpy as np
+    import pandas as pd
+
+    from lesionmap.charts.figures import forest_chart
+
+    table = pd.DataFrame({"organ": ["liver", "lung", "kidney"], "hr": [1.5, 0.5, 0.0],
+                          "lower": [1.2, 0.3, 0.0], "upper": [1.9, 0.8, np.inf]})
+    chart = forest_chart(table, "Fig. 3b")
+    assert "mark-rule" in vl_convert.vegalite_to_svg(chart.to_dict())
+    assert list(chart.layer[1].data["organ"]) == ["liver", "lung"]
+    assert "1 row(s)" in chart.title.subtitle
+    with pytest.raises(ValueError, match="no row"):
+        forest_chart(table.iloc[[2]], "empty")

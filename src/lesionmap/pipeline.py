@@ -190,7 +190,7 @@ def organ_model(ctx: Context, endpoint: str, refresh: bool = False, strata: str 
     return model
 
 
-def sequence_clustering(ctx: Context, refresh: bool = False, n_clusters: int = 5, encoding: str = "onehot_softmax",
+def sequence_clustering(ctx: Context, refresh: bool = False, n_clusters: int = 5, encoding: str = "onehot_padded",
                         ties: str = "shared"):
     """Each patient's organ progression sequence and its k-means cluster (Chapter 4 refreshes it).
 

@@ -10,25 +10,46 @@ import pandas as pd
 from lesionmap.charts.theme import organ_color_scale
 
 
+#: Tick values of the hazard-ratio axis (log scale): readable labels whatever the range.
+HR_TICKS = [0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20]
+
+
 def forest_chart(table: pd.DataFrame, title: str, label: str = "organ", color: str | None = None,
-                 reference: float = 1.0, x_title: str = "hazard ratio (95% CI)") -> alt.LayerChart:
-    """Hazard ratios with 95% intervals on a log axis; columns ``label``, hr, lower, upper (and p, optional)."""
-    frame = table.copy()
+                 reference: float = 1.0, x_title: str = "hazard ratio (95% CI)",
+                 colors: dict | None = None) -> alt.LayerChart:
+    """Hazard ratios with 95% intervals on a log axis; columns ``label``, hr, lower, upper (and p, optional).
+
+    Rows whose ratio or interval is not a finite positive number (a level with no events) cannot be drawn on a
+    log axis: they are left out and counted in the subtitle. ``colors`` maps the levels of ``color`` to colours.
+    """
+    values = table[["hr", "lower", "upper"]].to_numpy(float)
+    drawable = np.isfinite(values).all(axis=1) & (values > 0).all(axis=1)
+    frame = table.loc[drawable].copy()
+    if not len(frame):
+        raise ValueError(f"{title}: no row has a finite hazard ratio and interval to draw")
     order = frame.sort_values("hr", ascending=False)[label].drop_duplicates().tolist()
-    scale = alt.Scale(type="log", nice=False, domain=[float(frame["lower"].min()) * 0.9, float(frame["upper"].max()) * 1.1])
+    low, high = float(frame["lower"].min()) * 0.9, float(frame["upper"].max()) * 1.1
+    scale = alt.Scale(type="log", nice=False, domain=[low, high])
+    ticks = [t for t in HR_TICKS if low <= t <= high] or None
     tooltip = [f"{label}:N", alt.Tooltip("hr:Q", format=".2f", title="HR"),
                alt.Tooltip("lower:Q", format=".2f"), alt.Tooltip("upper:Q", format=".2f")]
     if "p" in frame:
         tooltip.append(alt.Tooltip("p:Q", format=".2g"))
     if "lesions" in frame:
         tooltip.append(alt.Tooltip("lesions:Q", format=","))
-    encode_color = alt.Color(f"{color}:N") if color else alt.value("#1f3b57")
+    if color and colors:
+        encode_color = alt.Color(f"{color}:N", scale=alt.Scale(domain=list(colors), range=list(colors.values())))
+    else:
+        encode_color = alt.Color(f"{color}:N") if color else alt.value("#1f3b57")
     offset = {"yOffset": alt.YOffset(f"{color}:N")} if color else {}
     base = alt.Chart(frame).encode(y=alt.Y(f"{label}:N", sort=order, title=None), color=encode_color, **offset)
-    bars = base.mark_rule(strokeWidth=2).encode(x=alt.X("lower:Q", scale=scale, title=x_title), x2="upper:Q")
+    bars = base.mark_rule(strokeWidth=2).encode(x=alt.X("lower:Q", scale=scale, title=x_title,
+                                                        axis=alt.Axis(values=ticks)), x2="upper:Q")
     points = base.mark_point(filled=True, size=60).encode(x="hr:Q", tooltip=tooltip)
     rule = alt.Chart(pd.DataFrame({"x": [reference]})).mark_rule(strokeDash=[4, 3], color="#888").encode(x="x:Q")
-    return (rule + bars + points).properties(width=420, height=alt.Step(18 if not color else 26), title=title)
+    dropped = int((~drawable).sum())
+    heading = alt.Title(title, subtitle=f"{dropped} row(s) without a finite interval not drawn") if dropped else title
+    return (rule + bars + points).properties(width=420, height=alt.Step(18 if not color else 26), title=heading)
 
 
 def km_chart(curves: pd.DataFrame, title: str, group: str = "group", colors: dict | None = None,

@@ -201,7 +201,10 @@ def test_measurements_carry_volume_and_blq_as_the_reader_computes_them(full):
     too_small = m["diameter_mm"].isna().to_numpy()
     volume, blq = contract.measured_volume(m["diameter_mm"].to_numpy(), too_small)
     assert np.array_equal(m["volume_mm3"].to_numpy(), volume) and np.array_equal(m["blq"].to_numpy(), blq)
-    assert too_small.any() and (m["diameter_mm"] == 0).any()
+    # Vanished lesions (recorded 0) are rare at full scale: one of ~94,600 measurements under the old calibration,
+    # none after the organ-phenotype recalibration of data/cohorts/mcrc.yaml; the volume check above covers
+    # the 0 rows whenever they occur, so only too-small rows are required here.
+    assert too_small.any()
     assert np.allclose(m["diameter_mm"].dropna() * 10, np.round(m["diameter_mm"].dropna() * 10))
     assert 0.01 < m["blq"].mean() < 0.10
     per_target = len(m) / (full.lesions["kind"] == "target").sum()

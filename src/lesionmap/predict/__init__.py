@@ -3,10 +3,12 @@ Fig. 11, Supplementary Table 4).
 
 ``baseline_features`` builds the inputs (demographics, clinical covariates, metastatic organs, number of
 metastases, baseline target volume) from an explicit allow-list, so no follow-up information can reach a model;
-``evaluate_models`` runs nested cross-validation (stratified 5-fold outer rotation of an 80/20 split, grid search on
-macro F1 inside) for gradient boosting, histogram gradient boosting, a multinomial logistic regression and the
-majority class, and returns tidy tables (ROC points, metrics, confusion, permutation importance, calibration,
-chosen hyper-parameters) and a summary dict.
+``progression_labels`` gives the outcome (the progression group; patients who never progressed are left out by
+default); ``evaluate_models`` runs nested cross-validation (stratified 5-fold outer rotation of an 80/20 split, grid
+search on macro F1 inside) for gradient boosting, histogram gradient boosting (both early-stopped), a multinomial
+logistic regression and the majority class, and returns tidy tables (ROC points, metrics, confusion, permutation
+importance, calibration, chosen hyper-parameters) and a summary dict; ``lesionmap.predict.report`` turns them into
+the chapter's tables.
 """
 
 from lesionmap.predict.evaluate import CLUSTER_ORDER, HEADLINE_METRICS, PredictionResult, evaluate_models
@@ -21,27 +23,67 @@ from lesionmap.predict.features import (
     baseline_features,
     check_baseline_features,
     feature_kinds,
+    progression_labels,
 )
-from lesionmap.predict.models import DEFAULT_GRIDS, MODELS, build_pipeline, make_classifier, make_preprocessor
+from lesionmap.predict.importance import design_columns, macro_f1_rows, permutation_importance_by_input
+from lesionmap.predict.models import (
+    BOOSTING,
+    DEFAULT_GRIDS,
+    MAX_TREES,
+    MODEL_LABELS,
+    MODELS,
+    N_ITER_NO_CHANGE,
+    VALIDATION_FRACTION,
+    build_pipeline,
+    fitted_trees,
+    make_classifier,
+    make_preprocessor,
+    search_grids,
+)
+from lesionmap.predict.report import (
+    TABLE_METRICS,
+    auc_table,
+    hyperparameter_table,
+    input_table,
+    metric_table,
+    paired_difference,
+)
 
 __all__ = [
     "BASELINE_KINDS",
+    "BOOSTING",
     "CATEGORICAL_COVARIATES",
     "CLUSTER_ORDER",
     "CONTINUOUS_COVARIATES",
     "DEFAULT_GRIDS",
     "HEADLINE_METRICS",
+    "MAX_TREES",
+    "MODEL_LABELS",
     "MODELS",
+    "N_ITER_NO_CHANGE",
     "ORGAN_PREFIX",
     "PATIENT_COVARIATES",
     "POST_BASELINE_COLUMNS",
     "PredictionResult",
     "SKEWED_FEATURES",
+    "TABLE_METRICS",
+    "VALIDATION_FRACTION",
+    "auc_table",
     "baseline_features",
     "build_pipeline",
     "check_baseline_features",
+    "design_columns",
     "evaluate_models",
     "feature_kinds",
+    "fitted_trees",
+    "hyperparameter_table",
+    "input_table",
+    "macro_f1_rows",
     "make_classifier",
     "make_preprocessor",
+    "metric_table",
+    "paired_difference",
+    "permutation_importance_by_input",
+    "progression_labels",
+    "search_grids",
 ]

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.inspection import permutation_importance
 from sklearn.metrics import (
     accuracy_score,
     confusion_matrix,
@@ -23,16 +22,24 @@ from sklearn.metrics import (
     roc_curve,
 )
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from lesionmap.predict.features import check_baseline_features
-from lesionmap.predict.models import DEFAULT_GRIDS, MODELS, build_pipeline
+from lesionmap.predict.importance import permutation_importance_by_input
+from lesionmap.predict.models import BOOSTING, DEFAULT_GRIDS, MODELS, VALIDATION_FRACTION, build_pipeline, fitted_trees
 
 #: The progression-sequence clusters of the paper, in the order tables and charts list them.
 CLUSTER_ORDER = ("Mono-Organ", "Hetero-Organ", "Liver-First", "Lung-First", "Other-First")
 
-#: Model selection metric of the inner search (the paper's): macro F1; a class never predicted scores 0.
-F1_MACRO = make_scorer(f1_score, average="macro", zero_division=0)
+
+def f1_macro(observed: np.ndarray, predicted: np.ndarray) -> float:
+    """Macro F1 (the paper's model selection metric); a class never predicted scores 0."""
+    return float(f1_score(observed, predicted, average="macro", zero_division=0))
+
+
+#: The inner search's scorer (macro F1; the permutation importance uses the same metric, ``macro_f1_rows``).
+F1_MACRO = make_scorer(f1_macro)
 
 #: The numbers ``PredictionResult.summary`` reports per model: name -> (metric, average) in ``metrics``.
 HEADLINE_METRICS = {"auc_micro": ("auc", "micro"), "auc_macro": ("auc", "macro"),
@@ -55,6 +62,7 @@ class PredictionResult:
     - ``importance``: model, feature, mean, sd (permutation importance on held-out folds, per input column);
     - ``calibration``: model, class, bin_lower, bin_upper, predicted, observed, n (reliability table);
     - ``hyperparameters``: model, fold, parameter, value (the inner search's choice; Supplementary Table 4);
+    - ``trees``: model, fold, trees (boosting models: trees per class kept by early stopping in the refit);
     - ``grid``: the grid searched for each model; ``classes``; ``settings``: folds, seed, selection metric;
       ``exclusions``: counts of patients with features but no label, and labels with no features.
     """
@@ -71,6 +79,7 @@ class PredictionResult:
     hyperparameters: pd.DataFrame
     settings: dict = field(default_factory=dict)
     exclusions: dict = field(default_factory=dict)
+    trees: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["model", "fold", "trees"]))
 
     def summary(self) -> dict:
         """The numbers a chapter quotes (``_build/results/prediction.json``): per model, fold means and sds of
@@ -122,15 +131,25 @@ def _align(features: pd.DataFrame, labels: pd.Series) -> tuple[pd.DataFrame, pd.
     return features.loc[common], labels.loc[common], exclusions
 
 
-def _check_class_sizes(labels: pd.Series, outer_folds: int, inner_folds: int) -> None:
+def _check_class_sizes(labels: pd.Series, outer_folds: int, inner_folds: int, early_stopping: bool) -> None:
+    """Refuse clusters too small for every outer and inner test fold to hold one of their patients, and (with an
+    early-stopped booster) an inner training part too small for a stratified validation share of every cluster."""
     counts = labels.value_counts()
+    if outer_folds < 2 or inner_folds < 2:
+        raise ValueError(f"outer_folds and inner_folds must be at least 2, got {outer_folds} and {inner_folds}")
     needed = max(outer_folds, int(np.ceil(inner_folds * outer_folds / (outer_folds - 1))))
     if len(counts) < 2:
         raise ValueError(f"labels: at least two clusters are needed, got {list(counts.index)}")
     small = counts[counts < needed]
     if len(small):
         raise ValueError(f"labels: cluster(s) {small.to_dict()} have fewer than {needed} patients, too few for "
-                         f"{outer_folds} outer x {inner_folds} inner stratified folds")
+                         f"{outer_folds} outer x {inner_folds} inner stratified folds "
+                         "(use fewer folds or more patients)")
+    inner_train = len(labels) * (outer_folds - 1) // outer_folds * (inner_folds - 1) // inner_folds
+    if early_stopping and int(np.ceil(VALIDATION_FRACTION * inner_train)) < len(counts):
+        raise ValueError(f"labels: {len(labels)} patients leave about {inner_train} for an inner training part, whose "
+                         f"{VALIDATION_FRACTION:.0%} early-stopping share cannot hold each of the {len(counts)} "
+                         f"clusters; use more patients or fewer clusters")
 
 
 def _fold_metrics(observed: np.ndarray, predicted: np.ndarray, proba: np.ndarray,
@@ -198,8 +217,7 @@ def _calibration(model: str, observed: np.ndarray, proba: np.ndarray, classes: l
 
 
 def _outer_fold(search: GridSearchCV, features: pd.DataFrame, y: np.ndarray, split: tuple[np.ndarray, np.ndarray],
-                classes: list[str], importance_repeats: int, permutation_seed: int,
-                n_jobs: int) -> dict[str, pd.DataFrame]:
+                classes: list[str], importance_repeats: int, permutation_seed: int) -> dict[str, pd.DataFrame]:
     """Grid search on the training part of one outer split, then everything measured on its held-out part."""
     train, test = split
     search.fit(features.iloc[train], y[train])
@@ -212,15 +230,16 @@ def _outer_fold(search: GridSearchCV, features: pd.DataFrame, y: np.ndarray, spl
                                            "predicted": predicted}),
                              pd.DataFrame(proba, columns=classes)], axis=1)
     rows = _fold_metrics(y_test, predicted, proba, classes) + [("inner_f1", "macro", float(search.best_score_))]
-    permuted = permutation_importance(fitted, x_test, y_test, scoring=F1_MACRO, n_repeats=importance_repeats,
-                                      random_state=permutation_seed, n_jobs=n_jobs)
+    trees = fitted_trees(fitted.named_steps["classifier"])
+    drops = permutation_importance_by_input(fitted, x_test, y_test, n_repeats=importance_repeats,
+                                            random_state=permutation_seed)
     return {
         "predictions": predictions,
         "metrics": pd.DataFrame(rows, columns=["metric", "average", "value"]),
         "hyperparameters": pd.DataFrame({"parameter": [p.removeprefix("classifier__") for p in search.best_params_],
                                          "value": [str(v) for v in search.best_params_.values()]}),
-        "importance": (pd.DataFrame(permuted.importances, index=features.columns).rename_axis("feature")
-                       .reset_index().melt(id_vars="feature", value_name="drop")),
+        "trees": pd.DataFrame({"trees": [] if trees is None else [trees]}, dtype=int),
+        "importance": drops.reset_index().melt(id_vars="feature", value_name="drop"),
     }
 
 
@@ -259,20 +278,23 @@ def evaluate_models(features: pd.DataFrame, labels: pd.Series,
                     outer_folds: int = 5, inner_folds: int = 5,
                     seed: int | np.random.Generator = 0, n_jobs: int = 2,
                     importance_repeats: int = 5, calibration_bins: int = 10, roc_points: int | None = 200,
-                    progress: bool = False) -> PredictionResult:
+                    progress: bool = False, threads_per_job: int | None = 1) -> PredictionResult:
     """Nested cross-validation of each model on the baseline features; tidy tables of its held-out performance.
 
     ``features``: from ``baseline_features`` (indexed by patient_id; any column outside the baseline allow-list
     is refused). ``labels``: the progression cluster of each patient (a Series indexed by patient_id); patients
     present in only one of the two are left out and counted in ``exclusions``. ``grid``: per model, a mapping of
     classifier parameter -> values (models not named use ``DEFAULT_GRIDS``). ``n_jobs`` parallelises the inner
-    search and the permutations; ``roc_points`` caps the points kept per ROC curve (None keeps them all).
+    search (worker processes); ``threads_per_job`` caps the BLAS/OpenMP threads of this
+    process meanwhile (1 by default: threads on top of ``n_jobs`` processes oversubscribe the cores, which slows
+    histogram boosting tenfold on a busy 2-core machine; None leaves the libraries' defaults). ``roc_points`` caps
+    the points kept per ROC curve (None keeps them all).
     Same ``seed``, same result.
     """
     check_baseline_features(features)
     features, labels, exclusions = _align(features, labels)
-    _check_class_sizes(labels, outer_folds, inner_folds)
     grids = _grids(models, grid)
+    _check_class_sizes(labels, outer_folds, inner_folds, early_stopping=bool(set(BOOSTING) & set(models)))
     classes = _class_order(labels)
     outer_seed, inner_seed, model_seed, permutation_seed = (int(s) for s in _seeds(seed))
     outer = StratifiedKFold(outer_folds, shuffle=True, random_state=outer_seed)
@@ -281,15 +303,16 @@ def evaluate_models(features: pd.DataFrame, labels: pd.Series,
     splits = list(outer.split(features, y))
 
     steps = [(m, f) for m in models for f in range(len(splits))]
-    parts = {"predictions": [], "metrics": [], "hyperparameters": [], "importance": []}
-    for model, fold in tqdm(steps, desc="nested CV", unit="fit", disable=not progress):
-        search = GridSearchCV(build_pipeline(model, features, random_state=model_seed),
-                              {f"classifier__{p}": v for p, v in grids[model].items()},
-                              scoring=F1_MACRO, cv=inner, n_jobs=n_jobs, refit=True, error_score="raise")
-        held_out = _outer_fold(search, features, y, splits[fold], classes, importance_repeats,
-                               permutation_seed + fold, n_jobs)
-        for name, frame in held_out.items():
-            parts[name].append(frame.assign(model=model, fold=fold + 1))
+    parts = {"predictions": [], "metrics": [], "hyperparameters": [], "importance": [], "trees": []}
+    with threadpool_limits(threads_per_job):
+        for model, fold in tqdm(steps, desc="nested CV", unit="fit", disable=not progress):
+            search = GridSearchCV(build_pipeline(model, features, random_state=model_seed),
+                                  {f"classifier__{p}": v for p, v in grids[model].items()},
+                                  scoring=F1_MACRO, cv=inner, n_jobs=n_jobs, refit=True, error_score="raise")
+            held_out = _outer_fold(search, features, y, splits[fold], classes, importance_repeats,
+                                   permutation_seed + fold)
+            for name, frame in held_out.items():
+                parts[name].append(frame.assign(model=model, fold=fold + 1))
 
     predictions = pd.concat(parts["predictions"], ignore_index=True)
     predictions = predictions[["model", "fold", *predictions.columns[:-2]]]
@@ -305,9 +328,10 @@ def evaluate_models(features: pd.DataFrame, labels: pd.Series,
                   .sort_values(["model", "mean"], ascending=[True, False], kind="stable")
                   .astype({"model": str}).reset_index(drop=True))
     hyperparameters = pd.concat(parts["hyperparameters"], ignore_index=True)[["model", "fold", "parameter", "value"]]
+    trees = pd.concat(parts["trees"], ignore_index=True)[["model", "fold", "trees"]]
     settings = {"outer_folds": outer_folds, "inner_folds": inner_folds, "selection_metric": "f1_macro",
                 "seed": seed if isinstance(seed, (int, np.integer)) else None, "importance_repeats": importance_repeats}
     return PredictionResult(classes=classes, grid=grids, predictions=predictions, metrics=metrics,
                             metrics_summary=summary, roc=roc, confusion=confusion, importance=importance,
                             calibration=calibration, hyperparameters=hyperparameters,
-                            settings=settings, exclusions=exclusions)
+                            settings=settings, exclusions=exclusions, trees=trees)

@@ -126,3 +126,21 @@ def check_baseline_features(features: pd.DataFrame) -> None:
                          f"allowed: {sorted(allowed)} and '{ORGAN_PREFIX}<organ>' indicators")
     if features.index.has_duplicates:
         raise ValueError(f"features: patient_id {features.index[features.index.duplicated()][0]!r} appears twice")
+
+
+def progression_labels(groups: pd.Series, include_no_progression: bool = False,
+                       no_progression: str = "No progression") -> tuple[pd.Series, int]:
+    """The outcome of the prediction: each patient's progression group (indexed by patient_id).
+
+    Patients who never progressed have no sequence, so the paper's k-means never saw them: by default they are
+    left out (and counted, the second value returned); ``include_no_progression`` keeps them as a class of their own.
+    """
+    if groups.index.has_duplicates:
+        raise ValueError(f"groups: patient_id {groups.index[groups.index.duplicated()][0]!r} appears twice")
+    if groups.isna().any():
+        raise ValueError(f"groups: patient_id {groups.index[groups.isna()][0]!r} has no group")
+    labels = groups.astype(str).rename("group")
+    if include_no_progression:
+        return labels, 0
+    never = labels == no_progression
+    return labels[~never], int(never.sum())

@@ -225,3 +225,16 @@ def test_comparison_table_for_readers_is_within_the_golden_tolerances():
     assert len(table) == 5 and table["rows"].tolist() == [76, 226, 1000, 1000, 5000]
     assert (table["coef |diff|"] < COEF_TOL).all() and (table["variance rel. diff"] < VARIANCE_RTOL).all()
     assert (table["loglik |diff|"] < LOGLIK_TOL).all() and (table["SE rel. diff"] < SE_RTOL).all()
+
+
+def test_a_category_without_events_does_not_break_the_variance_search():
+    """A level with no event has a coefficient drifting to -infinity (monotone likelihood): the fit must still
+    converge, as coxme's does, with a very negative coefficient (seen on a 160-patient simulated cohort)."""
+    events = pd.read_csv(Path(__file__).parent / "reference" / "frailty_no_event_level.csv")
+    assert events.loc[events["organ"] == "brain/CNS", "event"].sum() == 0
+    with pytest.warns(RuntimeWarning, match=r"no event among the rows of \['organ\[brain/CNS\]'\]"):
+        fit = FrailtyCox().fit(events, "day", "event", "patient_id", covariates=["organ", "treatment_group"],
+                               references={"organ": "abdomen", "treatment_group": "Chemo alone"})
+    assert np.isfinite(fit.loglik_integrated_) and 0 < fit.frailty_variance_ < 1
+    assert fit.params_["organ[brain/CNS]"] < -5
+    assert np.isfinite(fit.params_["treatment_group[TAR+Chemo]"])

@@ -259,17 +259,28 @@ class VarianceProfile:
         tangent_w, tangent_b = record.tangent
         return record.w + delta * tangent_w, record.b + delta * tangent_b
 
-    def _solve(self, log_variance: float) -> None:
-        w, b = self._start(log_variance)
+    def _attempt(self, log_variance: float, w, b):
+        """Solve at one variance from (w, b): (fit, L_int, usable); (None, -inf, False) where it fails."""
         try:
             with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
                 fit = self.problem.solve(float(np.exp(log_variance)), w, b)
                 value = fit.loglik_integrated
-                usable = fit.converged and np.isfinite(value)
-                tangent = self.problem.tangent(fit) if usable else None
         except InnerFitError:
+            return None, -np.inf, False
+        return fit, value, bool(fit.converged and np.isfinite(value))
+
+    def _solve(self, log_variance: float) -> None:
+        w, b = self._start(log_variance)
+        fit, value, usable = self._attempt(log_variance, w, b)
+        if not usable and b is not None:
+            # a warm start extrapolated along the path can overflow where a coefficient drifts to infinity
+            # (a category without events): start again from the fit without random effects
+            fit, value, usable = self._attempt(log_variance, self.start_w, None)
+        if fit is None:
             self.solved[log_variance] = _Solved(np.zeros(0), np.zeros(0), -np.inf, None)
             return
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            tangent = self.problem.tangent(fit) if usable else None
         self.solved[log_variance] = _Solved(fit.w, fit.b, value if usable else -np.inf, tangent)
         if usable and (self.best is None or value > self.best[1].loglik_integrated):
             self.best = (log_variance, fit)

@@ -43,11 +43,24 @@ def analysis_data(ctx: Context, refresh: bool = False) -> AnalysisData:
         report = json.loads((cache / "report.json").read_text())
         return AnalysisData(**tables, report=report)
     data = read_sdtm(sdtm_folder(ctx, refresh=refresh))
+    clear_downstream(ctx)
     cache.mkdir(parents=True, exist_ok=True)
     for name in _TABLES:
         getattr(data, name).to_parquet(cache / f"{name}.parquet", index=False)
     (cache / "report.json").write_text(json.dumps(data.report, indent=2, default=str))
     return data
+
+
+#: Cached stages in the order they are computed; each depends on the ones before it.
+CACHED_STAGES = ("tables", "growth", "events", "cox", "sequences")
+
+
+def clear_downstream(ctx: Context, stage: str = "tables") -> None:
+    """Remove the cached stages computed from ``stage`` (recomputing a stage makes the later ones stale)."""
+    import shutil
+
+    for later in CACHED_STAGES[CACHED_STAGES.index(stage) + 1:]:
+        shutil.rmtree(ctx.artifacts / later, ignore_errors=True)
 
 
 def truth_folder(ctx: Context) -> Path | None:
@@ -77,6 +90,7 @@ def growth_fit(ctx: Context, refresh: bool = False, **saem_options):
     data = analysis_data(ctx)
     options = {"random_state": ctx.seed, "verbose": False, **saem_options}
     fit = SAEM(**options).fit(data.measurements)
+    clear_downstream(ctx, "growth")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(pickle.dumps(fit))
     return fit
@@ -110,6 +124,7 @@ def lesion_events(ctx: Context, refresh: bool = False) -> pd.DataFrame:
     data = analysis_data(ctx)
     fit = growth_fit(ctx)
     events = derive_events(fit.individual, data.lesions, data.lesion_status, data.patients)
+    clear_downstream(ctx, "events")
     path.parent.mkdir(parents=True, exist_ok=True)
     events.to_parquet(path, index=False)
     return events

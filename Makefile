@@ -32,7 +32,7 @@ book: $(STAMP)
 	$(PY) -m lesionmap build --cohort $(COHORT) --n-patients $(N_PATIENTS) --seed $(SEED) $(BUILD_ARGS)
 
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow

@@ -62,11 +62,25 @@ def mathjax_root() -> Path:
     return root
 
 
+#: The book's stylesheet (listed in ``_config.yml``'s ``html_css_files``).
+BOOK_CSS = "lesionmap.css"
+
+#: Figures use the page's width and never overflow it: the article takes the room the theme leaves, and a
+#: chart wider than that scales down (Vega's SVG carries a viewBox) instead of hiding behind a scroll bar.
+BOOK_CSS_SOURCE = """\
+.bd-main .bd-content .bd-article-container { max-width: 100%; }
+.cell_output .vega-embed { max-width: 100%; }
+.cell_output .vega-embed svg.marks { max-width: 100%; height: auto; }
+"""
+
+
 def write_static_assets(static_dir: Path) -> list[Path]:
-    """Write the Vega bundle, the VEGA_DEBUG stamp and MathJax into ``static_dir``; return the files written."""
+    """Write the Vega bundle, the VEGA_DEBUG stamp, the stylesheet and MathJax into ``static_dir``."""
     static_dir = Path(static_dir)
     static_dir.mkdir(parents=True, exist_ok=True)
-    written = []
+    css_path = static_dir / BOOK_CSS
+    css_path.write_text(BOOK_CSS_SOURCE, encoding="utf-8")
+    written = [css_path]
     bundle_path = static_dir / VEGA_BUNDLE
     bundle_path.write_text(vega_bundle_source(), encoding="utf-8")
     debug_path = static_dir / VEGA_DEBUG

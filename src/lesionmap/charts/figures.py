@@ -119,9 +119,10 @@ def scatter_with_fit(frame: pd.DataFrame, x: str, y: str, title: str, size: str 
         if label == "organ" else alt.value("#1f6fb4"),
         tooltip=tooltip,
     )
-    band = alt.Chart(fit).mark_area(opacity=0.2, color="#888").encode(x=f"{x}:Q", y="lo:Q", y2="hi:Q")
-    line = alt.Chart(fit).mark_line(color="#333").encode(x=f"{x}:Q", y="fit:Q")
-    return (band + line + points).properties(width=260, height=220, title=title)
+    band = alt.Chart(fit).mark_area(opacity=0.2, color="#888").encode(x=f"{x}:Q", y=alt.Y("lo:Q", title=y),
+                                                                      y2="hi:Q")
+    line = alt.Chart(fit).mark_line(color="#333").encode(x=f"{x}:Q", y=alt.Y("fit:Q", title=y))
+    return (band + line + points).properties(width=190, height=190, title=title)
 
 
 def heatmap(frame: pd.DataFrame, x: str, y: str, value: str, title: str, facet: str | None = None,

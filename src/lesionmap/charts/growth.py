@@ -110,7 +110,7 @@ def individual_fits(fit, measurements: pd.DataFrame, estimates: pd.DataFrame, n_
     data = pd.concat([curve.assign(layer="fit"), points.assign(layer="data")])
     return alt.layer(
         line.transform_filter(alt.datum.layer == "fit"), dots.transform_filter(alt.datum.layer == "data"), data=data
-    ).properties(width=170, height=120).facet(
+    ).properties(width=140, height=110).facet(
         facet=alt.Facet("lesion_id:N", title=None), columns=4
     ).properties(title="Individual fits (lesions drawn at random)")
 
@@ -152,5 +152,5 @@ def estimated_vs_true(estimates: pd.DataFrame, truth: pd.DataFrame, seed: int = 
             tooltip=["lesion_id:N", "organ:N", alt.Tooltip(f"{name}_true:Q", format=".4g"), alt.Tooltip(f"{name}:Q", format=".4g")],
         )
         line = alt.Chart(pd.DataFrame({"a": [lo, hi]})).mark_line(color="#c0392b").encode(x="a:Q", y="a:Q")
-        panels.append((points + line).properties(width=230, height=230))
+        panels.append((points + line).properties(width=180, height=180))
     return alt.hconcat(*panels).properties(title="Estimated (conditional mode) against true lesion parameters")

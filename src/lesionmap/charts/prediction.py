@@ -63,7 +63,7 @@ def roc_averages_chart(result: PredictionResult, models: Sequence[str], title: s
                                   scale=alt.Scale(domain=["macro", "micro"], range=[[1, 0], [5, 3]])),
         tooltip=["curve:N", alt.Tooltip("fpr:Q", format=".2f"), alt.Tooltip("tpr:Q", format=".2f")],
     )
-    return (_diagonal("fpr", "tpr") + lines).properties(width=340, height=320, title=title)
+    return (_diagonal("fpr", "tpr") + lines).properties(width=280, height=280, title=title)
 
 
 def roc_classes_chart(result: PredictionResult, model: str, title: str) -> alt.LayerChart:
@@ -80,7 +80,7 @@ def roc_classes_chart(result: PredictionResult, model: str, title: str) -> alt.L
                         legend=alt.Legend(labelLimit=320)),
         tooltip=["curve:N", alt.Tooltip("fpr:Q", format=".2f"), alt.Tooltip("tpr:Q", format=".2f")],
     )
-    return (_diagonal("fpr", "tpr") + lines).properties(width=340, height=320, title=title)
+    return (_diagonal("fpr", "tpr") + lines).properties(width=280, height=280, title=title)
 
 
 def fold_metrics_chart(result: PredictionResult, models: Sequence[str], title: str,

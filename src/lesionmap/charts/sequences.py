@@ -33,7 +33,7 @@ def k_selection(metrics: pd.DataFrame, chosen_k: int, title: str) -> alt.HConcat
             y=alt.Y("value:Q", scale=alt.Scale(zero=False), title=axis),
             color=alt.Color("criterion:N", title=None, legend=alt.Legend(orient="bottom") if len(names) > 1 else None),
             tooltip=["criterion:N", "k:Q", alt.Tooltip("value:Q", format=".4g")])
-        panels.append((line + rule).properties(width=170, height=160))
+        panels.append((line + rule).properties(width=140, height=140))
     return alt.hconcat(*panels).resolve_scale(color="independent").properties(title=title)
 
 

@@ -34,7 +34,8 @@ def _theme() -> alt.theme.ThemeConfig:
             "font": FONT,
             "view": {"continuousWidth": 560, "continuousHeight": 320, "stroke": None},
             "axis": {"labelFontSize": 11, "titleFontSize": 12, "gridColor": "#ececec", "domainColor": "#888"},
-            "legend": {"labelFontSize": 11, "titleFontSize": 12},
+            # legends below the chart: to the right they fall outside the book's column on wide charts
+            "legend": {"labelFontSize": 11, "titleFontSize": 12, "orient": "bottom", "columns": 4},
             "title": {"fontSize": 14, "anchor": "start", "fontWeight": "bold"},
             "header": {"labelFontSize": 12, "titleFontSize": 12},
             "range": {"category": {"scheme": "tableau10"}},

@@ -35,7 +35,7 @@ def _theme() -> alt.theme.ThemeConfig:
             "view": {"continuousWidth": 560, "continuousHeight": 320, "stroke": None},
             "axis": {"labelFontSize": 11, "titleFontSize": 12, "gridColor": "#ececec", "domainColor": "#888"},
             # legends below the chart: to the right they fall outside the book's column on wide charts
-            "legend": {"labelFontSize": 11, "titleFontSize": 12, "orient": "bottom", "columns": 4},
+            "legend": {"labelFontSize": 11, "titleFontSize": 12, "orient": "bottom", "columns": 2},
             "title": {"fontSize": 14, "anchor": "start", "fontWeight": "bold"},
             "header": {"labelFontSize": 12, "titleFontSize": 12},
             "range": {"category": {"scheme": "tableau10"}},

@@ -238,3 +238,14 @@ def test_a_category_without_events_does_not_break_the_variance_search():
     assert np.isfinite(fit.loglik_integrated_) and 0 < fit.frailty_variance_ < 1
     assert fit.params_["organ[brain/CNS]"] < -5
     assert np.isfinite(fit.params_["treatment_group[TAR+Chemo]"])
+
+
+def test_levels_with_one_lesion_or_all_events_do_not_overflow_the_fit():
+    """A level with a single lesion that has an event asks Newton for a huge step (seen on a 150-patient user
+    cohort, within one treatment group): steps are capped, and the fit converges with finite estimates."""
+    events = pd.read_csv(Path(__file__).parent / "reference" / "frailty_sparse_levels.csv")
+    fit = FrailtyCox().fit(events, "day", "event", "patient_id", covariates=["organ", "bmi", "line"],
+                           references={"organ": "abdomen"})
+    assert np.isfinite(fit.loglik_integrated_) and np.isfinite(fit.frailty_variance_)
+    assert np.isfinite(fit.params_[["bmi", "line", "organ[liver]"]]).all()
+    assert fit.loglik_integrated_ > fit.loglik_null_

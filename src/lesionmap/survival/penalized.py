@@ -25,6 +25,10 @@ from lesionmap.survival.riskset import Derivatives, RiskSetAlgebra
 LAST_STEP = 1e-5
 
 
+#: The largest change of any coefficient or random effect in one Newton step (log hazard ratio units).
+MAX_STEP = 5.0
+
+
 class InnerFitError(ArithmeticError):
     """The penalized fit failed at this variance (non-finite likelihood or information not positive definite)."""
 
@@ -198,6 +202,10 @@ class PenalizedProblem:
             size = max(np.max(np.abs(step_w), initial=0.0), np.max(np.abs(step_b), initial=0.0))
             if flat or size < self.tol:
                 return self._fit(variance, w, b, ppl, der.loglik, system, iterations, True)
+            if size > MAX_STEP:
+                # a near-singular direction (a level with one lesion, or no events) asks for a huge step that
+                # overflows exp(eta): walk towards it instead (the solution, where finite, is unchanged)
+                step_w, step_b = step_w * (MAX_STEP / size), step_b * (MAX_STEP / size)
             w, b = self._recentered(w + step_w, b + step_b)
             if size < LAST_STEP and nd == 0 and self.algebra.n_sparse:
                 loglik, diag = self.algebra.loglik_and_group_diagonal(w, b)
@@ -270,12 +278,16 @@ class VarianceProfile:
         return fit, value, bool(fit.converged and np.isfinite(value))
 
     def _solve(self, log_variance: float) -> None:
-        w, b = self._start(log_variance)
-        fit, value, usable = self._attempt(log_variance, w, b)
-        if not usable and b is not None:
-            # a warm start extrapolated along the path can overflow where a coefficient drifts to infinity
-            # (a category without events): start again from the fit without random effects
-            fit, value, usable = self._attempt(log_variance, self.start_w, None)
+        # A warm start extrapolated along the path, or the fit without random effects, can overflow where a
+        # coefficient drifts to infinity (a category without events, or with events only): fall back to the
+        # fit without random effects, then to zeros.
+        starts = [self._start(log_variance), (self.start_w, None), (None, None)]
+        for k, (w, b) in enumerate(starts):
+            if any(w is other_w and b is other_b for other_w, other_b in starts[:k]):
+                continue
+            fit, value, usable = self._attempt(log_variance, w, b)
+            if usable:
+                break
         if fit is None:
             self.solved[log_variance] = _Solved(np.zeros(0), np.zeros(0), -np.inf, None)
             return
@@ -297,11 +309,11 @@ class VarianceProfile:
             return self.problem.refresh(self.best[1])
         record = self.solved.get(log_variance)
         start = (record.w, record.b) if record is not None and record.tangent is not None else self._start(log_variance)
-        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-            fit = self.problem.solve(float(np.exp(log_variance)), *start)
-        if not (fit.converged and np.isfinite(fit.loglik_integrated)):
-            raise InnerFitError(f"the penalized fit did not converge at variance {np.exp(log_variance):g}")
-        return self.problem.refresh(fit)
+        for w, b in (start, (self.start_w, None), (None, None)):
+            fit, _, usable = self._attempt(log_variance, w, b)
+            if usable:
+                return self.problem.refresh(fit)
+        raise InnerFitError(f"the penalized fit did not converge at variance {np.exp(log_variance):g}")
 
     @property
     def evaluations(self) -> int:

@@ -51,6 +51,18 @@ def analysis_data(ctx: Context, refresh: bool = False) -> AnalysisData:
     return data
 
 
+def _pickled(path: Path, refresh: bool, compute):
+    """``compute()``, cached as a pickle at ``path`` (recomputed when ``refresh`` or missing)."""
+    import pickle
+
+    if not refresh and path.exists():
+        return pickle.loads(path.read_bytes())
+    value = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps(value))
+    return value
+
+
 #: Cached stages in the order they are computed; each depends on the ones before it.
 CACHED_STAGES = ("tables", "growth", "events", "cox", "sequences")
 
@@ -80,20 +92,15 @@ def target_measurements(data: AnalysisData) -> pd.DataFrame:
 
 def growth_fit(ctx: Context, refresh: bool = False, **saem_options):
     """The SAEM fit of the growth model to every target lesion (Chapter 2 refreshes it; cached as a pickle)."""
-    import pickle
-
     from lesionmap.growth import SAEM
 
-    path = ctx.artifacts / "growth" / "saem.pkl"
-    if not refresh and path.exists():
-        return pickle.loads(path.read_bytes())
-    data = analysis_data(ctx)
-    options = {"random_state": ctx.seed, "verbose": False, **saem_options}
-    fit = SAEM(**options).fit(data.measurements)
-    clear_downstream(ctx, "growth")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(pickle.dumps(fit))
-    return fit
+    def compute():
+        options = {"random_state": ctx.seed, "verbose": False, **saem_options}
+        fit = SAEM(**options).fit(analysis_data(ctx).measurements)
+        clear_downstream(ctx, "growth")
+        return fit
+
+    return _pickled(ctx.artifacts / "growth" / "saem.pkl", refresh, compute)
 
 
 def lesion_parameters(ctx: Context, fit=None) -> pd.DataFrame:
@@ -176,33 +183,29 @@ def organ_model(ctx: Context, endpoint: str, refresh: bool = False, strata: str 
     table), ``covariates`` (kept), ``fit`` (the final ``FrailtyCox``) and, with ``by``, ``fits_by`` ({level: fit});
     cached as a pickle in the artifacts folder.
     """
-    import pickle
+    from lesionmap.survival import fit_by, select_covariates
+    from lesionmap.survival.phenotypes import fit_organ_model
 
-    from lesionmap.survival import FrailtyCox, fit_by, select_covariates
+    def compute():
+        table = event_table(ctx, endpoint)
+        candidates = [c for c in CANDIDATE_COVARIATES if table[c].dropna().nunique() > 1]
+        selection = select_covariates(table, "day", "event", "patient_id", candidates=candidates,
+                                      base_terms=["organ"],
+                                      references=_references_for(table, ["organ", *candidates]), strata=strata)
+        terms = selection.kept
+        complete = table.dropna(subset=terms)
+        references = _references_for(complete, terms)
+        model = {"endpoint": endpoint, "selection": selection.table, "covariates": terms[1:],
+                 "fit": fit_organ_model(complete, terms[1:], references, strata=strata), "references": references}
+        if by is not None:
+            within = [term for term in terms if term != by]
+            model["fits_by"] = fit_by(complete, by, "day", "event", "patient_id", covariates=within,
+                                      references={k: v for k, v in references.items() if k in within},
+                                      strata=strata)
+        return model
 
     name = f"{endpoint}" + (f"-strata-{strata}" if strata else "") + (f"-by-{by}" if by else "")
-    path = ctx.artifacts / "cox" / f"{name}.pkl"
-    if not refresh and path.exists():
-        return pickle.loads(path.read_bytes())
-    table = event_table(ctx, endpoint)
-    candidates = [c for c in CANDIDATE_COVARIATES if table[c].dropna().nunique() > 1]
-    selection = select_covariates(table, "day", "event", "patient_id", candidates=candidates,
-                                  base_terms=["organ"], references=_references_for(table, ["organ", *candidates]),
-                                  strata=strata)
-    terms = selection.kept
-    complete = table.dropna(subset=terms)
-    references = _references_for(complete, terms)
-    fit = FrailtyCox().fit(complete, "day", "event", "patient_id", covariates=terms, references=references,
-                           strata=strata)
-    model = {"endpoint": endpoint, "selection": selection.table, "covariates": terms[1:], "fit": fit,
-             "references": references}
-    if by is not None:
-        within = [term for term in terms if term != by]
-        model["fits_by"] = fit_by(complete, by, "day", "event", "patient_id", covariates=within,
-                                  references={k: v for k, v in references.items() if k in within}, strata=strata)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(pickle.dumps(model))
-    return model
+    return _pickled(ctx.artifacts / "cox" / f"{name}.pkl", refresh, compute)
 
 
 def sequence_clustering(ctx: Context, refresh: bool = False, n_clusters: int = 5, encoding: str = "onehot_padded",
@@ -213,19 +216,14 @@ def sequence_clustering(ctx: Context, refresh: bool = False, n_clusters: int = 5
     (``clustering.labels_``: every patient -> group name, "No progression" included). Cached as a pickle,
     keyed by the options.
     """
-    import pickle
-
     from lesionmap.sequence import SequenceClustering, progression_sequences
 
-    path = ctx.artifacts / "sequences" / f"k{n_clusters}-{encoding}-{ties}.pkl"
-    if not refresh and path.exists():
-        return pickle.loads(path.read_bytes())
-    data = analysis_data(ctx)
-    sequences = progression_sequences(lesion_events(ctx), data.patients, ties=ties)
-    clustering = SequenceClustering(n_clusters=n_clusters, encoding=encoding, random_state=0).fit(sequences)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(pickle.dumps((sequences, clustering)))
-    return sequences, clustering
+    def compute():
+        sequences = progression_sequences(lesion_events(ctx), analysis_data(ctx).patients, ties=ties)
+        clustering = SequenceClustering(n_clusters=n_clusters, encoding=encoding, random_state=0).fit(sequences)
+        return sequences, clustering
+
+    return _pickled(ctx.artifacts / "sequences" / f"k{n_clusters}-{encoding}-{ties}.pkl", refresh, compute)
 
 
 def oracle_events(ctx: Context, endpoint: str) -> pd.DataFrame | None:
@@ -233,7 +231,7 @@ def oracle_events(ctx: Context, endpoint: str) -> pd.DataFrame | None:
     user's data): the data of the oracle fit, which tells the growth model's error apart from the Cox model's."""
     from lesionmap.survival.phenotypes import oracle_event_table
 
-    if true_lesion_parameters(ctx) is None:
+    truth = true_lesion_parameters(ctx)
+    if truth is None:
         return None
-    return oracle_event_table(event_table(ctx, endpoint), true_lesion_parameters(ctx), analysis_data(ctx).patients,
-                              endpoint)
+    return oracle_event_table(event_table(ctx, endpoint), truth, analysis_data(ctx).patients, endpoint)

@@ -20,6 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from lesionmap.stats import chi_square, contingency, km_medians, kruskal, logrank
+from lesionmap.survival.phenotypes import hazard_ratio_columns
 
 
 def organ_hazard_ratios(fits_by: dict, term: str = "organ", by: str = "treatment_group") -> pd.DataFrame:
@@ -32,11 +33,11 @@ def organ_hazard_ratios(fits_by: dict, term: str = "organ", by: str = "treatment
         rows = summary[summary["term"] == term]
         if not len(rows):
             raise ValueError(f"the fit for {level!r} has no {term!r} term")
+        ratios = hazard_ratio_columns(rows)
         frames.append(pd.DataFrame({
-            by: level, "organ": rows["level"].to_numpy(), "hr": rows["exp(coef)"].to_numpy(),
-            "lower": rows.filter(like="exp(coef) lower").iloc[:, 0].to_numpy(),
-            "upper": rows.filter(like="exp(coef) upper").iloc[:, 0].to_numpy(),
-            "coef": rows["coef"].to_numpy(), "se": rows["se(coef)"].to_numpy(), "p": rows["p"].to_numpy()}))
+            by: level, "organ": rows["level"].to_numpy(), "hr": ratios["hr"].to_numpy(),
+            "lower": ratios["lower"].to_numpy(), "upper": ratios["upper"].to_numpy(),
+            "coef": rows["coef"].to_numpy(), "se": rows["se(coef)"].to_numpy(), "p": ratios["p"].to_numpy()}))
     return pd.concat(frames, ignore_index=True)
 
 

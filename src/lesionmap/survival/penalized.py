@@ -277,17 +277,25 @@ class VarianceProfile:
             return None, -np.inf, False
         return fit, value, bool(fit.converged and np.isfinite(value))
 
-    def _solve(self, log_variance: float) -> None:
-        # A warm start extrapolated along the path, or the fit without random effects, can overflow where a
-        # coefficient drifts to infinity (a category without events, or with events only): fall back to the
-        # fit without random effects, then to zeros.
-        starts = [self._start(log_variance), (self.start_w, None), (None, None)]
-        for k, (w, b) in enumerate(starts):
-            if any(w is other_w and b is other_b for other_w, other_b in starts[:k]):
+    def _first_usable(self, log_variance: float, start: tuple):
+        """``_attempt`` from ``start``, then from the fit without random effects, then from zeros.
+
+        A warm start extrapolated along the path, or the fit without random effects, can overflow where a
+        coefficient drifts to infinity (a category without events, or with events only). Returns the first
+        usable attempt, or the last one.
+        """
+        tried = []
+        for w, b in (start, (self.start_w, None), (None, None)):
+            if any(w is w_tried and b is b_tried for w_tried, b_tried in tried):
                 continue
+            tried.append((w, b))
             fit, value, usable = self._attempt(log_variance, w, b)
             if usable:
                 break
+        return fit, value, usable
+
+    def _solve(self, log_variance: float) -> None:
+        fit, value, usable = self._first_usable(log_variance, self._start(log_variance))
         if fit is None:
             self.solved[log_variance] = _Solved(np.zeros(0), np.zeros(0), -np.inf, None)
             return
@@ -309,11 +317,10 @@ class VarianceProfile:
             return self.problem.refresh(self.best[1])
         record = self.solved.get(log_variance)
         start = (record.w, record.b) if record is not None and record.tangent is not None else self._start(log_variance)
-        for w, b in (start, (self.start_w, None), (None, None)):
-            fit, _, usable = self._attempt(log_variance, w, b)
-            if usable:
-                return self.problem.refresh(fit)
-        raise InnerFitError(f"the penalized fit did not converge at variance {np.exp(log_variance):g}")
+        fit, _, usable = self._first_usable(log_variance, start)
+        if not usable:
+            raise InnerFitError(f"the penalized fit did not converge at variance {np.exp(log_variance):g}")
+        return self.problem.refresh(fit)
 
     @property
     def evaluations(self) -> int:

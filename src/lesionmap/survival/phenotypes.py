@@ -33,7 +33,8 @@ REFERENCE_PHENOTYPE = "reference"
 BOR_GROUPS = {"CR/PR": ("CR", "PR"), "SD": ("SD",)}
 
 
-def _hr_columns(summary: pd.DataFrame) -> pd.DataFrame:
+def hazard_ratio_columns(summary: pd.DataFrame) -> pd.DataFrame:
+    """hr, lower, upper (95% CI) and p of rows of a ``FrailtyCox.summary``, same index."""
     lower = [c for c in summary.columns if c.startswith("exp(coef) lower")][0]
     upper = [c for c in summary.columns if c.startswith("exp(coef) upper")][0]
     return pd.DataFrame({"hr": summary["exp(coef)"], "lower": summary[lower], "upper": summary[upper],
@@ -51,7 +52,7 @@ def organ_hazard_ratios(fit: FrailtyCox, events: pd.DataFrame, term: str = "orga
     rows = summary[summary["term"] == term]
     if rows.empty:
         raise KeyError(f"{term!r} is not a categorical term of this model; terms are {sorted(set(summary['term']))}")
-    table = _hr_columns(rows).assign(**{term: rows["level"].to_numpy()}).reset_index(drop=True)
+    table = hazard_ratio_columns(rows).assign(**{term: rows["level"].to_numpy()}).reset_index(drop=True)
     reference = fit.references_[term]
     table = pd.concat([pd.DataFrame({term: [reference], "hr": [1.0], "lower": [1.0], "upper": [1.0],
                                      "p": [np.nan]}), table], ignore_index=True)
@@ -66,7 +67,7 @@ def covariate_effects(fit: FrailtyCox, exclude: tuple[str, ...] = ("organ",)) ->
     """Hazard ratios of the model's other terms (Supplementary Fig. 4): term, level, label, hr, CI, p."""
     summary = fit.summary
     rows = summary[~summary["term"].isin(exclude)]
-    table = _hr_columns(rows).reset_index(drop=True)
+    table = hazard_ratio_columns(rows).reset_index(drop=True)
     table.insert(0, "level", rows["level"].to_numpy())
     table.insert(0, "term", rows["term"].to_numpy())
     table.insert(2, "label", [f"{t}: {lv}" if lv is not None else f"{t} (per unit)"

@@ -19,6 +19,7 @@ from lesionmap.stats import (
     group_risks,
     km_curve,
     km_medians,
+    km_on_grid,
     kruskal,
     logrank,
     mann_whitney,
@@ -53,6 +54,25 @@ def test_km_medians_match_lifelines(survival):
     assert table.loc["short", "median"] < table.loc["middle", "median"] < table.loc["long", "median"]
     overall = km_medians(survival)
     assert overall["group"].tolist() == ["all"] and overall.loc[0, "n"] == len(survival)
+
+
+def test_km_on_grid_reads_the_step_function_every_step_days(survival):
+    frame = pd.DataFrame({"days": [5.0, 10.0, 10.0, 20.0], "event": [1, 1, 0, 1], "group": ["a"] * 4})
+    curve = km_on_grid(frame, "days", "event", "group", step=5, horizon=20)
+    assert curve["time"].tolist() == [0.0, 5.0, 10.0, 15.0, 20.0]
+    # S: 1 until 5, 3/4 from 5, 3/4 * 2/3 = 1/2 from 10, 0 from 20; at risk at the last step on or before the day
+    assert curve["survival"].tolist() == pytest.approx([1.0, 0.75, 0.5, 0.5, 0.0])
+    assert curve["at_risk"].tolist() == [4, 4, 3, 3, 1]
+    weekly = km_on_grid(survival, group="group", step=7)
+    assert set(weekly["group"]) == {"short", "middle", "long"}
+    full = km_curve(survival, group="group")
+    for level, part in weekly.groupby("group"):
+        steps = full[full["group"] == level]
+        expected = [steps.loc[steps["time"] <= day, "survival"].iloc[-1] for day in part["time"]]
+        assert part["survival"].tolist() == pytest.approx(expected)
+    assert weekly.groupby("group")["time"].max().eq(np.arange(0, full["time"].max() + 7, 7)[-1]).all()
+    with pytest.raises(ValueError, match="step"):
+        km_on_grid(frame, "days", "event", "group", step=0)
 
 
 def test_km_median_not_reached_is_infinite():

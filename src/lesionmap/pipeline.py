@@ -213,14 +213,15 @@ def sequence_clustering(ctx: Context, refresh: bool = False, n_clusters: int = 5
     """Each patient's organ progression sequence and its k-means cluster (Chapter 4 refreshes it).
 
     Returns ``(sequences, clustering)``: a ``ProgressionSequences`` and a fitted ``SequenceClustering``
-    (``clustering.labels_``: every patient -> group name, "No progression" included). Cached as a pickle,
-    keyed by the options.
+    (``clustering.labels_``: every patient -> group name, "No progression" included). k-means starts from the
+    run's seed (``ctx.seed``, whose artifacts folder holds the cache). Cached as a pickle, keyed by the options.
     """
     from lesionmap.sequence import SequenceClustering, progression_sequences
 
     def compute():
         sequences = progression_sequences(lesion_events(ctx), analysis_data(ctx).patients, ties=ties)
-        clustering = SequenceClustering(n_clusters=n_clusters, encoding=encoding, random_state=0).fit(sequences)
+        clustering = SequenceClustering(n_clusters=n_clusters, encoding=encoding,
+                                        random_state=ctx.seed).fit(sequences)
         return sequences, clustering
 
     return _pickled(ctx.artifacts / "sequences" / f"k{n_clusters}-{encoding}-{ties}.pkl", refresh, compute)

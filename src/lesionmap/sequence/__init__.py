@@ -18,6 +18,7 @@ from lesionmap.sequence.cluster import (
     Subclusters,
     clustering_stability,
     evaluate_k,
+    hetero_members,
     hetero_subclusters,
     information_criteria,
 )
@@ -33,9 +34,9 @@ from lesionmap.sequence.groups import (
     encoding_comparison,
     interval_tests,
     naming_check,
+    naming_sensitivity,
     os_by_group,
     size_comparison,
-    thin_curves,
 )
 from lesionmap.sequence.naming import (
     GROUP_ORDER,
@@ -69,6 +70,9 @@ from lesionmap.sequence.treatment import (
     proportions_by_treatment,
     simulated_treatment_effects,
 )
+from lesionmap.sequence.characteristics import group_characteristics
+from lesionmap.sequence.truth import TRUE_SEQUENCE_COLUMNS, sequences_from_organ_days, truth_agreement
+from lesionmap.sequence.verdicts import gap_comparison, median_comparison
 from lesionmap.sequence.summaries import (
     BOX_PERCENTILES,
     group_sizes,
@@ -101,6 +105,7 @@ __all__ = [
     "SequenceClustering",
     "Subclusters",
     "TIE_RULES",
+    "TRUE_SEQUENCE_COLUMNS",
     "base_name",
     "baseline_metastases",
     "chartable_hazard_ratios",
@@ -112,15 +117,20 @@ __all__ = [
     "evaluate_k",
     "first_organ_by_treatment",
     "first_organ_class",
+    "gap_comparison",
+    "group_characteristics",
     "group_sizes",
+    "hetero_members",
     "hetero_subclusters",
     "information_criteria",
     "interval_quantiles",
     "interval_table",
     "interval_tests",
     "intervals_by_treatment",
+    "median_comparison",
     "name_clusters",
     "naming_check",
+    "naming_sensitivity",
     "organ_hazard_ratios",
     "organ_hr_differences",
     "organ_lrt",
@@ -130,9 +140,10 @@ __all__ = [
     "progression_sequences",
     "proportions_by_treatment",
     "sequence_counts",
+    "sequences_from_organ_days",
     "simulated_treatment_effects",
     "size_comparison",
     "softmax_rows",
-    "thin_curves",
+    "truth_agreement",
     "with_groups",
 ]

@@ -206,6 +206,12 @@ class Subclusters:
     kmeans: KMeans
 
 
+def hetero_members(labels: pd.Series, group: str = HETERO_ORGAN) -> pd.Index:
+    """Patients of ``group``, clusters that share its name under a number ("Hetero-Organ 2") included."""
+    names = labels.astype(str)
+    return labels.index[(names == group) | names.str.startswith(f"{group} ")]
+
+
 def hetero_subclusters(clustering: SequenceClustering, sequences: ProgressionSequences, n_clusters: int = 4,
                        random_state=0, n_init: int = DEFAULT_N_INIT, group: str = HETERO_ORGAN) -> Subclusters:
     """Re-cluster the patients of ``group`` (on the encoding of the main fit) and describe each sub-cluster
@@ -213,8 +219,7 @@ def hetero_subclusters(clustering: SequenceClustering, sequences: ProgressionSeq
 
     Clusters that share the group's name under a number ("Hetero-Organ 2") are part of the group.
     """
-    labels = clustering.labels_
-    members = labels.index[(labels == group) | labels.str.startswith(f"{group} ")]
+    members = hetero_members(clustering.labels_, group)
     if len(members) < n_clusters:
         raise ValueError(f"{len(members)} patients in {group!r}: too few for {n_clusters} sub-clusters")
     encoded = clustering.encoded_.loc[members]

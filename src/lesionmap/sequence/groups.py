@@ -8,7 +8,9 @@ paper's, the progression intervals compared across groups, and the groups each e
   patients: shares are given of both);
 - ``os_by_group``: Kaplan-Meier medians per group beside the paper's, and the log-rank test;
 - ``interval_tests``: Kruskal-Wallis across groups for each progression interval, and Dunn's pairs;
-- ``encoding_comparison``: the groups that each encoding gives at one k (how the chapter asks "why these groups").
+- ``encoding_comparison``: the groups that each encoding gives at one k (how the chapter asks "why these groups");
+- ``naming_sensitivity``: the names the rule gives the same clusters when the many-organ threshold moves
+  (3 against 4 organs).
 """
 
 from __future__ import annotations
@@ -21,12 +23,15 @@ import pandas as pd
 
 from lesionmap.sequence.naming import (
     GROUP_ORDER,
+    MANY_ORGANS,
     HETERO_ORGAN,
     LIVER_FIRST,
     LUNG_FIRST,
     MONO_ORGAN,
     NO_PROGRESSION,
     OTHER_FIRST,
+    cluster_composition,
+    name_clusters,
 )
 from lesionmap.stats import dunn, km_medians, kruskal, logrank
 
@@ -147,18 +152,30 @@ def encoding_comparison(sequences, encodings: Iterable[str], n_clusters: int = 5
     return pd.DataFrame(rows)
 
 
-def thin_curves(curves: pd.DataFrame, days: float = 7.0, keys: Iterable[str] = ("group",)) -> pd.DataFrame:
-    """Kaplan-Meier step tables thinned to the last step in each ``days``-wide bin per curve (first row kept),
-    so that a chart of thousands of patients inlines a few hundred rows; the step shape is kept at that scale."""
-    if days <= 0:
-        raise ValueError(f"days must be positive; got {days}")
-    keys = [k for k in keys if k in curves.columns]
-    bins = np.floor(curves["time"].to_numpy(float) / days)
-    frame = curves.assign(_bin=bins)
-    last = frame.groupby([*keys, "_bin"], sort=False, observed=True).tail(1)
-    first = frame.groupby(keys, sort=False, observed=True).head(1) if keys else frame.head(1)
-    out = pd.concat([first, last]).drop_duplicates().sort_values([*keys, "time"], kind="stable")
-    return out.drop(columns="_bin").reset_index(drop=True)
+def naming_sensitivity(sequences, clusters: pd.Series, thresholds: Iterable[int] = (3, MANY_ORGANS),
+                       majority: float = 0.5) -> pd.DataFrame:
+    """The names of the same k-means clusters under each many-organ threshold of the naming rule.
+
+    ``clusters`` maps patient_id to a k-means label (``SequenceClustering.clusters_``). One row per cluster: cluster,
+    n, and per threshold t: ``share_many_t`` (patients progressing in t or more organs) and ``name_t``; ``changed``
+    is True when the names differ between thresholds. Clusters are ordered as ``naming_check`` orders them at the
+    last threshold.
+    """
+    thresholds = list(thresholds)
+    if not thresholds:
+        raise ValueError("thresholds is empty")
+    table = None
+    for threshold in thresholds:
+        composition = cluster_composition(sequences, clusters, many_organs=threshold)
+        names = name_clusters(composition, majority=majority)
+        part = pd.DataFrame({f"share_many_{threshold}": composition["share_many"], f"name_{threshold}": names["name"]})
+        table = composition[["n"]].join(part) if table is None else table.join(part)
+    name_columns = [f"name_{t}" for t in thresholds]
+    table["changed"] = table[name_columns].nunique(axis=1) > 1
+    order = {g: i for i, g in enumerate(GROUP_ORDER)}
+    last = table[name_columns[-1]]
+    table = table.assign(_order=last.map(base_name).map(order).fillna(len(order)), _name=last)
+    return table.sort_values(["_order", "_name"]).drop(columns=["_order", "_name"]).reset_index()
 
 
 def baseline_metastases(lesions: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:

@@ -5,6 +5,7 @@ tests (pairs, strata) or a curve returns a tidy DataFrame ready for Altair.
 
     km_medians(patients, "os_days", "os_event", group="cluster")   # medians with 95% CI
     km_curve(patients, group="cluster")                            # step table for a KM chart
+    km_on_grid(patients, group="cluster", step=7)                  # the same, read weekly (for big charts)
     logrank(patients, group="cluster").p
     by_stratum(kruskal, intervals, by="interval", value="days", group="treatment_group")
     dunn(intervals, "days", "cluster")                             # Bonferroni-adjusted, as Prism
@@ -36,6 +37,7 @@ from lesionmap.stats.survival import (
     group_risks,
     km_curve,
     km_medians,
+    km_on_grid,
     logrank,
 )
 
@@ -56,6 +58,7 @@ __all__ = [
     "group_risks",
     "km_curve",
     "km_medians",
+    "km_on_grid",
     "kruskal",
     "logrank",
     "mann_whitney",

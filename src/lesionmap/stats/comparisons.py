@@ -24,6 +24,7 @@ import pandas as pd
 import scikit_posthocs
 from scipy import stats
 
+from lesionmap.stats.frames import group_levels, require_columns
 from lesionmap.stats.results import (
     ChiSquareResult,
     KruskalResult,
@@ -36,31 +37,18 @@ from lesionmap.stats.results import (
 DUNN_DEFAULT_ADJUSTMENT = "bonferroni"
 
 
-def _require_columns(frame: pd.DataFrame, columns) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"missing column(s) {missing}; the frame has {list(frame.columns)}")
-
-
 def _valued(frame: pd.DataFrame, value: str, group: str) -> pd.DataFrame:
     """Rows with a finite value and a group label, groups in order of first appearance unless categorical."""
-    _require_columns(frame, [value, group])
+    require_columns(frame, [value, group])
     values = pd.to_numeric(frame[value], errors="coerce")
     keep = np.isfinite(values.to_numpy(float)) & frame[group].notna().to_numpy()
     return pd.DataFrame({value: values[keep].to_numpy(float), group: frame.loc[keep, group].to_numpy()})
 
 
-def _group_order(labels: pd.Series) -> list:
-    if isinstance(labels.dtype, pd.CategoricalDtype):
-        present = set(labels.dropna())
-        return [c for c in labels.cat.categories if c in present]
-    return sorted(pd.unique(labels.dropna()), key=str)
-
-
 def kruskal(frame: pd.DataFrame, value: str, group: str) -> KruskalResult:
     """Kruskal-Wallis H test of ``value`` across the levels of ``group`` (two or more non-empty groups)."""
     data = _valued(frame, value, group)
-    order = _group_order(frame[group])
+    order = group_levels(frame[group])
     samples = [data.loc[data[group] == level, value].to_numpy() for level in order]
     samples_kept = [(level, s) for level, s in zip(order, samples, strict=True) if len(s)]
     if len(samples_kept) < 2:
@@ -79,7 +67,7 @@ def dunn(frame: pd.DataFrame, value: str, group: str, p_adjust: str | None = DUN
     ``multipletests`` method name, or None for no adjustment), adjustment.
     """
     data = _valued(frame, value, group)
-    order = [level for level in _group_order(frame[group]) if (data[group] == level).any()]
+    order = [level for level in group_levels(frame[group]) if (data[group] == level).any()]
     if len(order) < 2:
         raise ValueError(f"Dunn's test needs two non-empty groups of {group!r}; found {len(order)}")
     ranks = stats.rankdata(data[value].to_numpy())
@@ -131,7 +119,7 @@ def mann_whitney(a, b, group_a: str = "a", group_b: str = "b") -> MannWhitneyRes
 def mann_whitney_groups(frame: pd.DataFrame, value: str, group: str, order=None) -> MannWhitneyResult:
     """Mann-Whitney test between the two levels of ``group`` (``order`` = (a, b) fixes the direction)."""
     data = _valued(frame, value, group)
-    levels = list(order) if order is not None else _group_order(frame[group])
+    levels = list(order) if order is not None else group_levels(frame[group])
     if len(levels) != 2:
         raise ValueError(f"{group!r} must have exactly two levels (or pass order=(a, b)); found {levels}")
     a, b = (data.loc[data[group] == level, value].to_numpy() for level in levels)
@@ -155,7 +143,7 @@ def pearson(x, y, confidence: float = 0.95) -> PearsonResult:
 
 def contingency(frame: pd.DataFrame, rows: str, columns: str) -> pd.DataFrame:
     """Counts of ``rows`` x ``columns`` (rows with a missing label on either side are left out)."""
-    _require_columns(frame, [rows, columns])
+    require_columns(frame, [rows, columns])
     return pd.crosstab(frame[rows], frame[columns])
 
 
@@ -185,7 +173,7 @@ def by_stratum(test: Callable, frame: pd.DataFrame, by: str | list[str], **argum
     columns come first. Strata where the test cannot run (e.g. a single group) get a row with an ``error``.
     """
     keys = [by] if isinstance(by, str) else list(by)
-    _require_columns(frame, keys)
+    require_columns(frame, keys)
     pieces = []
     for stratum, part in frame.groupby(keys, observed=True, sort=True):
         stratum = stratum if isinstance(stratum, tuple) else (stratum,)

@@ -5,6 +5,8 @@
   holds the times where the band crosses 0.5. A bound the band never reaches is infinite (not reached);
 - ``km_curve``: the curve as a tidy step table (group, time, survival, ci_lower, ci_upper, at_risk, events,
   censored) starting at time 0, for an Altair ``interpolate="step-after"`` line;
+- ``km_on_grid``: the same curves read every few days, small enough for a chart of thousands of patients (the
+  book's one thinning of Kaplan-Meier curves);
 - ``logrank``: log-rank test across two or more groups;
 - ``group_concordance``: Harrell's C of a grouping for survival: a Cox model on the group dummies gives each
   group a risk, and the C-index compares that risk with the observed times. It is computed on the same
@@ -19,6 +21,7 @@ from lifelines import CoxPHFitter, KaplanMeierFitter
 from lifelines.statistics import multivariate_logrank_test
 from lifelines.utils import concordance_index, median_survival_times
 
+from lesionmap.stats.frames import group_levels, require_columns
 from lesionmap.stats.results import LogRankResult
 
 #: Penalty of the Cox fit behind ``group_concordance``: tiny, so that a group with no event cannot make the
@@ -28,9 +31,7 @@ CONCORDANCE_PENALIZER = 1e-4
 
 def _survival_data(frame: pd.DataFrame, duration: str, event: str, group: str | None) -> pd.DataFrame:
     columns = [duration, event] + ([group] if group is not None else [])
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"missing column(s) {missing}; the frame has {list(frame.columns)}")
+    require_columns(frame, columns)
     data = frame[columns].copy()
     data[duration] = pd.to_numeric(data[duration], errors="coerce")
     keep = np.isfinite(data[duration].to_numpy(float)) & data[event].notna().to_numpy()
@@ -47,11 +48,7 @@ def _groups(data: pd.DataFrame, group: str | None):
     if group is None:
         return [("all", data)]
     labels = data[group]
-    if isinstance(labels.dtype, pd.CategoricalDtype):
-        order = [c for c in labels.cat.categories if (labels == c).any()]
-    else:
-        order = sorted(pd.unique(labels), key=str)
-    return [(level, data[labels == level]) for level in order]
+    return [(level, data[labels == level]) for level in group_levels(labels)]
 
 
 def _fit(part: pd.DataFrame, duration: str, event: str, alpha: float) -> KaplanMeierFitter:
@@ -96,6 +93,28 @@ def km_curve(frame: pd.DataFrame, duration: str = "os_days", event: str = "os_ev
             "censored": table["censored"].to_numpy(int),
         }))
     return pd.concat(pieces, ignore_index=True)
+
+
+def km_on_grid(frame: pd.DataFrame, duration: str = "os_days", event: str = "os_event", group: str | None = None,
+               step: float = 7.0, horizon: float | None = None, alpha: float = 0.05) -> pd.DataFrame:
+    """Kaplan-Meier curves (``km_curve``) read every ``step`` days from 0 up to ``horizon`` (the last time).
+
+    Each grid day takes the value of the curve's last step on or before it, so a chart needs a few hundred rows
+    per group whatever the number of distinct times, and the step shape is kept at that scale. Columns: group,
+    time, survival, ci_lower, ci_upper, at_risk (at the last step on or before the grid day).
+    """
+    if step <= 0:
+        raise ValueError(f"step must be positive, got {step}")
+    curves = km_curve(frame, duration, event, group=group, alpha=alpha)
+    end = horizon if horizon is not None else float(curves["time"].max())
+    grid = np.arange(0.0, end + step, step)
+    pieces = []
+    for level, curve in curves.groupby("group", sort=False):
+        index = np.searchsorted(curve["time"].to_numpy(float), grid, side="right") - 1
+        index = index[index >= 0]
+        sampled = curve.iloc[index][["survival", "ci_lower", "ci_upper", "at_risk"]].reset_index(drop=True)
+        pieces.append(sampled.assign(time=grid[: len(index)], group=level))
+    return pd.concat(pieces, ignore_index=True)[["group", "time", "survival", "ci_lower", "ci_upper", "at_risk"]]
 
 
 def logrank(frame: pd.DataFrame, duration: str = "os_days", event: str = "os_event",

@@ -9,7 +9,7 @@
   simulation's true times (the oracle fit), and ``event_time_agreement`` / ``compare_hazard_ratios`` to
   compare derived with true;
 - ``fit_organ_model``: organ + given covariates, for refits (oracle, strata) without a new covariate selection;
-- ``km_on_grid``: Kaplan-Meier curves read on a grid of days, small enough for a chart.
+- ``km_on_grid``: Kaplan-Meier curves read on a grid of days (``lesionmap.stats.km_on_grid``, imported here).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from lesionmap.stats import km_on_grid as km_on_grid  # the book's one Kaplan-Meier thinning, kept importable here
 from lesionmap.survival.frailty import FrailtyCox
 
 #: The four phenotypes (response level - progression level) and the words the charts use for them.
@@ -190,30 +191,6 @@ def bor_groups(patients: pd.DataFrame, groups: dict = BOR_GROUPS) -> pd.Series:
     mapping = {bor: name for name, members in groups.items() for bor in members}
     labels = patients.set_index("patient_id")["recist_bor"].map(mapping)
     return labels.dropna().rename("bor_group")
-
-
-def km_on_grid(frame: pd.DataFrame, duration: str, event: str, group: str, step: float = 7.0,
-               horizon: float | None = None) -> pd.DataFrame:
-    """Kaplan-Meier curves (``lesionmap.stats.km_curve``) read every ``step`` days up to ``horizon``.
-
-    The step function is read at each grid day (the value of the last change on or before it), so the
-    chart needs a few hundred rows per group whatever the number of distinct times.
-    """
-    from lesionmap.stats import km_curve
-
-    if step <= 0:
-        raise ValueError(f"step must be positive, got {step}")
-    curves = km_curve(frame, duration, event, group=group)
-    end = horizon if horizon is not None else float(frame[duration].max())
-    grid = np.arange(0.0, end + step, step)
-    pieces = []
-    for level, curve in curves.groupby("group", sort=False):
-        times = curve["time"].to_numpy(float)
-        index = np.searchsorted(times, grid, side="right") - 1
-        index = index[index >= 0]
-        sampled = curve.iloc[index][["survival", "ci_lower", "ci_upper"]].reset_index(drop=True)
-        pieces.append(sampled.assign(time=grid[: len(index)], group=level))
-    return pd.concat(pieces, ignore_index=True)[["group", "time", "survival", "ci_lower", "ci_upper"]]
 
 
 def organ_phenotype_summary(models: dict, tables: dict, test_organ: bool = True) -> dict:

@@ -227,6 +227,17 @@ def sequence_clustering(ctx: Context, refresh: bool = False, n_clusters: int = 5
     return _pickled(ctx.artifacts / "sequences" / f"k{n_clusters}-{encoding}-{ties}.pkl", refresh, compute)
 
 
+def true_organ_sequences(ctx: Context) -> pd.DataFrame | None:
+    """The simulation's complete true organ progression sequences, one row per patient and progressing organ
+    (``truth/organ_sequences.parquet``: patient_id, organ, day, rank, ...; see ``lesionmap.sequence.truth``).
+
+    None for a user's data (no truth) and for a truth folder written without the table.
+    """
+    folder = truth_folder(ctx)
+    path = folder / "organ_sequences.parquet" if folder is not None else None
+    return pd.read_parquet(path) if path is not None and path.exists() else None
+
+
 def oracle_events(ctx: Context, endpoint: str) -> pd.DataFrame | None:
     """``event_table`` with the target lesions' times replaced by the simulation's true times (None for a
     user's data): the data of the oracle fit, which tells the growth model's error apart from the Cox model's."""

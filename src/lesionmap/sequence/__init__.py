@@ -60,6 +60,7 @@ from lesionmap.sequence.sequences import (
     progression_sequences,
 )
 from lesionmap.sequence.treatment import (
+    PAPER_SPARED_ORGANS,
     chartable_hazard_ratios,
     first_organ_by_treatment,
     intervals_by_treatment,
@@ -83,6 +84,7 @@ from lesionmap.sequence.summaries import (
 )
 
 __all__ = [
+    "PAPER_SPARED_ORGANS",
     "BOX_PERCENTILES",
     "DEFAULT_N_INIT",
     "DEFAULT_SILHOUETTE_SAMPLE",

@@ -23,6 +23,10 @@ from lesionmap.stats import chi_square, contingency, km_medians, kruskal, logran
 from lesionmap.survival.phenotypes import hazard_ratio_columns
 
 
+#: The organs whose progression hazards the paper found not lowered by TAR (Results, Fig. 3f).
+PAPER_SPARED_ORGANS = ("brain/CNS", "kidney", "skin", "spleen")
+
+
 def organ_hazard_ratios(fits_by: dict, term: str = "organ", by: str = "treatment_group") -> pd.DataFrame:
     """Rows of ``term`` in each fit of ``fits_by`` ({level: FrailtyCox}): by, organ, hr, lower, upper, coef, se, p."""
     if not fits_by:

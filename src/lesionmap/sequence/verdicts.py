@@ -29,7 +29,7 @@ def median_comparison(medians: pd.Series, shorter: str, longer: str, paper: dict
     ``text``, a sentence that gives this book's direction first.
     """
     paper_pair = (paper[shorter], paper[longer])
-    paper_text = f"the paper: {paper_pair[0]:,} vs {paper_pair[1]:,} days"
+    paper_text = f"paper: {paper_pair[0]:,} vs {paper_pair[1]:,} days"
     absent = [g for g in (shorter, longer) if g not in medians.index or pd.isna(medians[g])]
     if absent:
         return {"holds": None, "here": None, "paper": paper_pair,

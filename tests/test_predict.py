@@ -286,7 +286,9 @@ def test_boosting_beats_the_majority_class_and_finds_the_planted_organs(result):
         assert auc[(model, "f1", "macro")] > auc[("majority", "f1", "macro")] + 0.1
     importance = result.importance[result.importance["model"] == "gradient_boosting"]
     top = importance.nlargest(3, "mean")["feature"].tolist()
-    assert {"organ_liver", "organ_lung"} <= set(top)
+    # the liver and lung carry the signal; their indicator, lesion count and target volume share it
+    organs = {feature.split("_")[-1] for feature in top}
+    assert {"liver", "lung"} <= organs, top
     assert importance.set_index("feature").loc["race", "mean"] < 0.02
     assert result.importance.loc[result.importance["model"] == "majority", "mean"].eq(0).all()
 

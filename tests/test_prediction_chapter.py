@@ -15,16 +15,20 @@ from lesionmap.cohort import simulate
 from lesionmap.predict import (
     DEFAULT_GRIDS,
     MAX_TREES,
+    COUNT_PREFIX,
     MODEL_LABELS,
     ORGAN_PREFIX,
     PATIENT_COVARIATES,
     POST_BASELINE_COLUMNS,
+    PROFILE_PREFIXES,
     SKEWED_FEATURES,
+    VOLUME_PREFIX,
     auc_table,
     baseline_features,
     build_pipeline,
     check_baseline_features,
     design_columns,
+    feature_kinds,
     evaluate_models,
     hyperparameter_table,
     input_table,
@@ -54,7 +58,7 @@ def chapter_features(simulated):
 def test_the_chapter_feature_table_passes_the_leakage_guard(chapter_features, simulated):
     check_baseline_features(chapter_features)
     allowed = set(PATIENT_COVARIATES) | set(SKEWED_FEATURES)
-    assert {c for c in chapter_features if not c.startswith(ORGAN_PREFIX)} == allowed
+    assert {c for c in chapter_features if not c.startswith((ORGAN_PREFIX, *PROFILE_PREFIXES))} == allowed
     assert not set(chapter_features) & (set(simulated.patients) - allowed)  # trial, arm, survival, ...
     baseline_organs = simulated.lesions.loc[simulated.lesions["kind"] != "new", "organ"].unique()
     organs = {c.removeprefix(ORGAN_PREFIX) for c in chapter_features if c.startswith(ORGAN_PREFIX)}
@@ -63,6 +67,17 @@ def test_the_chapter_feature_table_passes_the_leakage_guard(chapter_features, si
     for column in ("os_days", "recist_bor", "trial", "group"):
         with pytest.raises(ValueError, match="not baseline features"):
             check_baseline_features(chapter_features.assign(**{column: 1}))
+
+
+def test_the_metastasis_profile_counts_and_sums_each_organ(chapter_features, simulated):
+    organs = [c.removeprefix(ORGAN_PREFIX) for c in chapter_features if c.startswith(ORGAN_PREFIX)]
+    counts = chapter_features[[f"{COUNT_PREFIX}{o}" for o in organs]]
+    assert (counts.sum(axis=1) == chapter_features["n_metastases"]).all()
+    assert ((counts.to_numpy() > 0) == chapter_features[[f"{ORGAN_PREFIX}{o}" for o in organs]].to_numpy()).all()
+    volumes = chapter_features[[f"{VOLUME_PREFIX}{o}" for o in organs]].sum(axis=1)
+    total = chapter_features["baseline_target_volume_mm3"]
+    np.testing.assert_allclose(volumes[total.notna()], total.dropna(), rtol=1e-12)
+    assert "target_volume_liver" in set(feature_kinds(chapter_features)["skewed"])
 
 
 def test_post_baseline_records_of_the_simulated_tables_never_reach_the_features(chapter_features, simulated):
@@ -213,7 +228,9 @@ def test_a_group_too_small_for_the_folds_or_for_early_stopping_fails_clearly():
     with pytest.raises(ValueError, match="Tiny group"):
         evaluate_models(features, tiny, models=["logistic"], outer_folds=5, inner_folds=5)
     few = labels.groupby(labels).head(8)  # 8 per group: enough for 5 x 5 folds, too few for early stopping
-    evaluate_models(features, few, models=["majority"], outer_folds=2, inner_folds=2, importance_repeats=1, n_jobs=1)
+    small = evaluate_models(features, few, models=["majority"], outer_folds=2, inner_folds=2, importance_repeats=1,
+                            n_jobs=1)
+    assert sorted(small.classes) == sorted(GROUPS) and len(small.predictions) == len(few)
     with pytest.raises(ValueError, match="early-stopping share"):
         evaluate_models(features, few, models=["hist_gradient_boosting"], outer_folds=5, inner_folds=5)
 

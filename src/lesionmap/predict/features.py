@@ -25,6 +25,13 @@ SKEWED_FEATURES = ("n_metastases", "baseline_target_volume_mm3")
 #: Prefix of the organ indicators: ``organ_liver`` is 1 when the patient has a baseline lesion in the liver.
 ORGAN_PREFIX = "organ_"
 
+#: Prefixes of the per-organ metastasis profile (right-skewed, log-transformed like the totals):
+#: ``metastases_liver`` counts the baseline target and non-target lesions in the liver, ``target_volume_liver``
+#: sums the baseline volumes (mm^3) of its target lesions.
+COUNT_PREFIX = "metastases_"
+VOLUME_PREFIX = "target_volume_"
+PROFILE_PREFIXES = (COUNT_PREFIX, VOLUME_PREFIX)
+
 #: Lesion kinds present at baseline; new lesions appear after it and never enter the features.
 BASELINE_KINDS = ("target", "non-target")
 
@@ -44,22 +51,26 @@ def _category_text(values: pd.Series) -> pd.Series:
     return values.astype("string").fillna(MISSING_CATEGORY).astype(object)
 
 
-def _baseline_target_volume(targets: pd.DataFrame, measurements: pd.DataFrame,
-                            baseline_day: pd.Series) -> pd.Series:
-    """Sum over a patient's target lesions of the baseline volume (mm^3).
+def _baseline_target_volumes(targets: pd.DataFrame, measurements: pd.DataFrame,
+                             baseline_day: pd.Series) -> pd.DataFrame:
+    """Each target lesion's baseline volume (mm^3): patient_id, organ, volume_mm3 (pre-treatment rows only).
 
     A lesion's baseline measurement is the one on the patient's baseline_day; a lesion without one uses its first
-    measurement at or before day 0. Only pre-treatment rows are read. A patient whose target lesions have no
-    pre-treatment measurement gets NaN (imputed in the model); a patient without target lesions gets 0.
+    measurement at or before day 0; a lesion with no pre-treatment measurement has no row.
     """
     pre_treatment = measurements.loc[measurements["day"] <= 0, ["lesion_id", "day", "volume_mm3"]]
-    rows = pre_treatment.merge(targets[["lesion_id", "patient_id"]], on="lesion_id", how="inner")
+    rows = pre_treatment.merge(targets[["lesion_id", "patient_id", "organ"]], on="lesion_id", how="inner")
     rows["off_baseline_day"] = rows["day"].to_numpy(float) != rows["patient_id"].map(baseline_day).to_numpy(float)
     chosen = rows.sort_values(["lesion_id", "off_baseline_day", "day"], kind="stable").drop_duplicates("lesion_id")
-    volume = chosen.groupby("patient_id")["volume_mm3"].sum(min_count=1)
+    return chosen[["patient_id", "organ", "volume_mm3"]]
+
+
+def _baseline_target_volume(volumes: pd.DataFrame, targets: pd.DataFrame, index: pd.Index) -> pd.Series:
+    """Sum over a patient's target lesions of the baseline volume: NaN (imputed in the model) when the patient's
+    target lesions have no pre-treatment measurement, 0 without target lesions."""
+    total = volumes.groupby("patient_id")["volume_mm3"].sum(min_count=1).reindex(index)
     has_targets = pd.Index(targets["patient_id"].unique())
-    total = volume.reindex(baseline_day.index)
-    return total.where(total.notna() | baseline_day.index.isin(has_targets), 0.0).astype(float)
+    return total.where(total.notna() | index.isin(has_targets), 0.0).astype(float)
 
 
 def baseline_features(patients: pd.DataFrame, lesions: pd.DataFrame, measurements: pd.DataFrame,
@@ -68,8 +79,9 @@ def baseline_features(patients: pd.DataFrame, lesions: pd.DataFrame, measurement
 
     Columns: the continuous covariates (age, bmi), the categorical covariates as text (sex, race, kras, line,
     prior_surgery, treatment_group; missing values become 'missing'), ``n_metastases`` (baseline target and
-    non-target lesions), ``baseline_target_volume_mm3`` and one 0/1 indicator ``organ_<organ>`` per organ with a
-    baseline lesion. ``organs`` fixes the indicator columns (to score a new cohort with a model fitted on another);
+    non-target lesions), ``baseline_target_volume_mm3``, one 0/1 indicator ``organ_<organ>`` per organ with a
+    baseline lesion, and the metastasis profile of each organ: ``metastases_<organ>`` (its baseline lesions) and
+    ``target_volume_<organ>`` (the baseline volume of its target lesions, 0 without one). ``organs`` fixes the indicator columns (to score a new cohort with a model fitted on another);
     by default they are the organs seen at baseline in ``lesions``.
     """
     if patients["patient_id"].duplicated().any():
@@ -95,13 +107,19 @@ def baseline_features(patients: pd.DataFrame, lesions: pd.DataFrame, measurement
                                    ["lesion_id", "patient_id", "kind", "organ"]]
     features["n_metastases"] = baseline_lesions.groupby("patient_id").size().reindex(index, fill_value=0).astype(int)
     targets = baseline_lesions[baseline_lesions["kind"] == "target"]
-    features["baseline_target_volume_mm3"] = _baseline_target_volume(targets, measurements, baseline_day)
+    volumes = _baseline_target_volumes(targets, measurements, baseline_day)
+    features["baseline_target_volume_mm3"] = _baseline_target_volume(volumes, targets, index)
 
     organ_names = sorted(baseline_lesions["organ"].dropna().unique()) if organs is None else list(organs)
-    present = pd.crosstab(baseline_lesions["patient_id"], baseline_lesions["organ"]).gt(0)
-    indicators = present.reindex(index=index, columns=organ_names, fill_value=False).astype(int)
+    lesion_counts = pd.crosstab(baseline_lesions["patient_id"], baseline_lesions["organ"])
+    indicators = lesion_counts.gt(0).reindex(index=index, columns=organ_names, fill_value=False).astype(int)
     indicators.columns = [f"{ORGAN_PREFIX}{organ}" for organ in organ_names]
-    return pd.concat([features, indicators], axis=1)
+    counts = lesion_counts.reindex(index=index, columns=organ_names, fill_value=0).astype(int)
+    counts.columns = [f"{COUNT_PREFIX}{organ}" for organ in organ_names]
+    organ_volumes = (volumes.pivot_table(index="patient_id", columns="organ", values="volume_mm3", aggfunc="sum")
+                     .reindex(index=index, columns=organ_names).fillna(0.0).astype(float))
+    organ_volumes.columns = [f"{VOLUME_PREFIX}{organ}" for organ in organ_names]
+    return pd.concat([features, indicators, counts, organ_volumes], axis=1)
 
 
 def feature_kinds(features: pd.DataFrame) -> dict[str, list[str]]:
@@ -109,7 +127,8 @@ def feature_kinds(features: pd.DataFrame) -> dict[str, list[str]]:
     check_baseline_features(features)
     return {
         "continuous": [c for c in CONTINUOUS_COVARIATES if c in features],
-        "skewed": [c for c in SKEWED_FEATURES if c in features],
+        "skewed": [c for c in SKEWED_FEATURES if c in features]
+        + [c for c in features if str(c).startswith(PROFILE_PREFIXES)],
         "categorical": [c for c in CATEGORICAL_COVARIATES if c in features],
         "organs": [c for c in features if c.startswith(ORGAN_PREFIX)],
     }
@@ -118,12 +137,14 @@ def feature_kinds(features: pd.DataFrame) -> dict[str, list[str]]:
 def check_baseline_features(features: pd.DataFrame) -> None:
     """Refuse a feature frame holding any column outside the baseline allow-list (e.g. os_days, recist_bor)."""
     allowed = set(PATIENT_COVARIATES) | set(SKEWED_FEATURES)
-    refused = [c for c in features.columns if c not in allowed and not str(c).startswith(ORGAN_PREFIX)]
+    refused = [c for c in features.columns
+               if c not in allowed and not str(c).startswith((ORGAN_PREFIX, *PROFILE_PREFIXES))]
     if refused:
         post = [c for c in refused if c in POST_BASELINE_COLUMNS]
         why = f" ({post} are known only after baseline)" if post else ""
         raise ValueError(f"features: column(s) {refused} are not baseline features{why}; "
-                         f"allowed: {sorted(allowed)} and '{ORGAN_PREFIX}<organ>' indicators")
+                         f"allowed: {sorted(allowed)} and the per-organ columns "
+                         f"{[p + '<organ>' for p in (ORGAN_PREFIX, *PROFILE_PREFIXES)]}")
     if features.index.has_duplicates:
         raise ValueError(f"features: patient_id {features.index[features.index.duplicated()][0]!r} appears twice")
 

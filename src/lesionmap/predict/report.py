@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from lesionmap.predict.evaluate import PredictionResult
-from lesionmap.predict.features import feature_kinds
+from lesionmap.predict.features import PROFILE_PREFIXES, feature_kinds
 from lesionmap.predict.models import BOOSTING, MAX_TREES, MODEL_LABELS, N_ITER_NO_CHANGE
 
 #: Rows of the metric table: (metric, average) in ``PredictionResult.metrics`` -> the row's label.
@@ -108,6 +108,19 @@ def input_table(features: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for kind, columns in feature_kinds(features).items():
         if columns:
-            rows.append({"inputs": kind, "columns": ", ".join(columns), "encoding": encodings[kind],
+            rows.append({"inputs": kind, "columns": _column_list(columns), "encoding": encodings[kind],
                          "missing values": int(features[columns].isna().sum().sum())})
     return pd.DataFrame(rows)
+
+
+def _column_list(columns: list[str]) -> str:
+    """Column names, each per-organ profile family shown once as '<prefix><organ> (n organs)'."""
+    shown, families = [], {}
+    for column in columns:
+        prefix = next((p for p in PROFILE_PREFIXES if column.startswith(p)), None)
+        if prefix is None:
+            shown.append(column)
+        else:
+            families[prefix] = families.get(prefix, 0) + 1
+    shown += [f"{prefix}<organ> ({n} organs)" for prefix, n in families.items()]
+    return ", ".join(shown)

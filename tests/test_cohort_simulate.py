@@ -12,8 +12,9 @@ from scipy.special import logit
 
 from lesionmap import tables as contract
 from lesionmap.cohort import SpecError, calibration_table, load_spec, simulate
-from lesionmap.cohort import dynamics, recist
+from lesionmap.cohort import recist
 from lesionmap.cohort.spec import COHORT_DIR, load_site_map
+from lesionmap.growth import model
 
 TABLES = ("patients", "lesions", "measurements", "lesion_status", "exclusions")
 
@@ -80,28 +81,12 @@ def test_unknown_organ_and_unknown_spec_are_refused(tmp_path):
 
 # --- the growth model and RECIST ---------------------------------------------------------------------------
 
-def test_event_times_recover_closed_forms():
-    kd, kg, v0 = np.array([0.01, 0.02]), np.array([0.003, 0.005]), np.array([500.0, 5000.0])
-    # F -> 0: pure regression, V/V0 = e^{-Kd t}.
-    assert np.allclose(dynamics.time_to_response(kd, 1e-12, kg), -np.log(0.8) / kd, rtol=1e-6)
-    # F = 1: pure growth from day 0, nadir at 0; progression at the smaller of +30% and +200 mm^3.
-    expected = np.log(np.minimum(1.3, 1 + 200 / v0)) / kg
-    assert np.allclose(dynamics.time_to_progression(v0, kd, 1.0, kg), expected, rtol=1e-9)
-    assert np.all(np.isnan(dynamics.time_to_response(kd, 1.0, kg)))
+def test_the_simulator_uses_the_growth_models_solvers():
+    """One home for the model: the cohort's true event times are those of lesionmap.growth.model."""
+    from lesionmap.cohort import lesion_growth
 
-
-def test_event_times_solve_the_model():
-    rng = np.random.default_rng(0)
-    kd, f, kg = rng.uniform(0.005, 0.03, 200), rng.uniform(0.02, 0.9, 200), rng.uniform(0.001, 0.008, 200)
-    v0 = rng.uniform(100, 20000, 200)
-    t_resp = dynamics.time_to_response(kd, f, kg)
-    ok = np.isfinite(t_resp)
-    assert 0 < ok.sum() < 200
-    assert np.allclose(dynamics.volume_ratio(t_resp[ok], kd[ok], f[ok], kg[ok]), 0.8, atol=1e-9)
-    t_prog = dynamics.time_to_progression(v0, kd, f, kg)
-    threshold = dynamics.progression_threshold(v0, kd, f, kg)
-    assert np.allclose(dynamics.volume_ratio(t_prog, kd, f, kg), threshold, rtol=1e-9)
-    assert np.all(t_prog >= dynamics.nadir_time(kd, f, kg))
+    assert lesion_growth.model is model
+    assert not (COHORT_DIR.parent.parent / "src" / "lesionmap" / "cohort" / "dynamics.py").exists()
 
 
 def test_recist_overall_response_cases():
@@ -181,11 +166,13 @@ def test_exactly_n_patients_remain_after_both_exclusion_rules(small):
     assert set(follow_up) == set(small.patients["patient_id"])
 
 
-def test_target_lesions_follow_recist(full):
+def test_target_lesions_follow_recist(full, mcrc_spec):
+    rules = mcrc_spec.values["recist"]
     lesions = full.lesions
     targets = lesions[lesions["kind"] == "target"]
-    assert targets.groupby("patient_id").size().max() == 5
-    assert targets.groupby(["patient_id", "organ"]).size().max() == 2
+    per_patient = targets.groupby("patient_id").size()
+    assert per_patient.max() <= rules["max_targets"] and per_patient.max() > 5
+    assert targets.groupby(["patient_id", "organ"]).size().max() == rules["max_targets_per_organ"]
     baseline = full.measurements.merge(full.patients[["patient_id", "baseline_day"]], on="patient_id")
     baseline = baseline[baseline["day"] == baseline["baseline_day"]].merge(targets[["lesion_id", "nodal"]], on="lesion_id")
     assert len(baseline) == len(targets)
@@ -201,9 +188,6 @@ def test_measurements_carry_volume_and_blq_as_the_reader_computes_them(full):
     too_small = m["diameter_mm"].isna().to_numpy()
     volume, blq = contract.measured_volume(m["diameter_mm"].to_numpy(), too_small)
     assert np.array_equal(m["volume_mm3"].to_numpy(), volume) and np.array_equal(m["blq"].to_numpy(), blq)
-    # Vanished lesions (recorded 0) are rare at full scale: one of ~94,600 measurements under the old calibration,
-    # none after the organ-phenotype recalibration of data/cohorts/mcrc.yaml; the volume check above covers
-    # the 0 rows whenever they occur, so only too-small rows are required here.
     assert too_small.any()
     assert np.allclose(m["diameter_mm"].dropna() * 10, np.round(m["diameter_mm"].dropna() * 10))
     assert 0.01 < m["blq"].mean() < 0.10
@@ -238,15 +222,39 @@ def test_new_lesions_are_found_at_the_last_scan(full):
 
 # --- the mechanism: the truth behind the data ---------------------------------------------------------------
 
+def test_vanished_lesions_are_recorded_as_zero(mcrc_spec):
+    """Deliberately: a vanishing threshold above the too-small one makes shrinking lesions read 0."""
+    spec = load_spec("mcrc")
+    spec.values["measurement"]["vanished_mm3"] = 400.0
+    cohort = simulate(spec, n_patients=200, seed=3)
+    m = cohort.measurements
+    zero = m["diameter_mm"] == 0
+    assert zero.sum() > 20
+    assert (m.loc[zero, "volume_mm3"] < cohort.truth.population["measurement"]["loq_mm3"]).all() and m.loc[zero, "blq"].all()
+    volume, blq = contract.measured_volume(m["diameter_mm"].to_numpy(), m["diameter_mm"].isna().to_numpy())
+    assert np.array_equal(m["volume_mm3"].to_numpy(), volume) and np.array_equal(m["blq"].to_numpy(), blq)
+    # and the default world rarely lets a lesion fall below 10 mm^3 (about 3 mm)
+    assert (simulate(mcrc_spec, n_patients=200, seed=3).measurements["diameter_mm"] == 0).sum() < zero.sum()
+
+
 def test_truth_covers_every_lesion_and_solves_its_events(full):
     truth = full.truth.lesions
     assert list(truth["lesion_id"]) == list(full.lesions["lesion_id"])
     grown = truth[truth["kind"] != "new"]
     assert grown[["V0", "Kd", "F", "Kg", "t_progression"]].notna().all().all()
     assert truth.loc[truth["kind"] == "new", "appeared_day"].notna().all()
-    ok = grown["t_response"].notna()
-    ratio = dynamics.volume_ratio(grown.loc[ok, "t_response"], grown.loc[ok, "Kd"], grown.loc[ok, "F"], grown.loc[ok, "Kg"])
+    # Before the liver hub starts, the lesion's clock is the calendar: the response day solves the model.
+    ok = grown["t_response"].notna() & (grown["t_response"] <= grown["hub_day"])
+    assert ok.sum() > 1000
+    ratio = model.volume_ratio(grown.loc[ok, "t_response"], grown.loc[ok, "Kd"], grown.loc[ok, "F"], grown.loc[ok, "Kg"])
     assert np.allclose(ratio, 0.8, atol=1e-8)
+    # After it, the remaining time to progression is divided by the hub factor.
+    natural = model.time_to_progression(grown["V0"], grown["Kd"], grown["F"], grown["Kg"])
+    late = (natural > grown["hub_day"]).to_numpy()
+    factor = np.exp(full.truth.population["liver_hub"]["growth_log_acceleration"])
+    hub = grown["hub_day"].to_numpy()[late]
+    assert late.sum() > 100
+    assert np.allclose(grown["t_progression"].to_numpy()[late], hub + (natural[late] - hub) / factor)
     assert full.truth.patients["exclusion"].isin(["", *contract.EXCLUSION_RULES]).all()
 
 
@@ -307,6 +315,25 @@ def test_truth_is_saved_beside_the_data(small, tmp_path):
     liver = population["organs"]["liver"]["typical"]
     assert liver["TAR+Chemo"]["F"] < liver["Chemo alone"]["F"]
     assert pd.read_parquet(paths["organ_progression"])["progression_day"].gt(0).all()
+    pd.testing.assert_frame_equal(pd.read_parquet(paths["organ_sequences"]), small.truth.organ_sequences)
+
+
+def test_true_organ_sequences_are_complete(full):
+    """Every organ that truly progresses before death is in the sequence, ranked densely by day."""
+    organs = full.truth.organ_progression
+    death = full.truth.patients.set_index("patient_id")["death_time"]
+    expected = organs[organs["progression_day"] < organs["patient_id"].map(death)]
+    sequences = full.truth.organ_sequences
+    assert len(sequences) == len(expected)
+    merged = sequences.merge(expected, on=["patient_id", "organ"], validate="one_to_one")
+    assert np.allclose(merged["day"], merged["progression_day"])
+    dense = sequences.groupby("patient_id")["day"].rank(method="dense").astype(int)
+    assert (dense == sequences["rank"]).all()
+    assert set(sequences["source"]) == {"baseline lesion", "new lesion"}
+    last_alive = sequences["patient_id"].map(full.patients.set_index("patient_id")["os_days"])
+    assert (sequences["by_cutoff"] == (sequences["day"] <= last_alive)).all()
+    # the trials' scans see far fewer organs than truly progress: the reason for model-derived progression
+    assert sequences.groupby("patient_id").size().mean() > 2.5
 
 
 # --- reproducibility and the other cohort --------------------------------------------------------------------
@@ -341,3 +368,103 @@ def test_mhnscc_validation_cohort():
     f = {organ: values["typical"]["Chemo alone"]["F"] for organ, values in truth.items()}
     assert set(sorted(kg, key=kg.get)[-2:]) == {"liver", "brain/CNS"}
     assert min(f, key=f.get) in {"regional LN", "distal LN"}
+
+
+# --- each mechanism on its own, with known truth --------------------------------------------------------------
+
+def test_baseline_involvement_follows_the_count_and_the_weights():
+    from lesionmap.cohort.patients import baseline_involvement
+
+    organs = ["liver", "lung", "bone", "skin"]
+    block = {"organ_count_share": {1: 0.5, 2: 0.3, 3: 0.2}, "weight": {"liver": 6.0, "lung": 2.0, "bone": 1.0, "skin": 1.0}}
+    involved = baseline_involvement(block, organs, 40000, np.random.default_rng(0))
+    counts = involved.sum(axis=1)
+    assert np.allclose([np.mean(counts == k) for k in (1, 2, 3)], [0.5, 0.3, 0.2], atol=0.01)
+    single = involved[counts == 1]
+    assert np.allclose(single.mean(axis=0), [0.6, 0.2, 0.1, 0.1], atol=0.015)  # w / sum(w): liver-only 60%
+    assert involved[counts == 3][:, 0].mean() > 0.95  # a multi-organ patient almost always has the liver
+    with pytest.raises(ValueError, match="sums to"):
+        baseline_involvement({**block, "organ_count_share": {1: 0.5}}, organs, 10, np.random.default_rng(0))
+
+
+def test_the_mcrc_baseline_has_liver_only_lung_only_and_multi_organ_patients(full):
+    organs = full.truth.organ_progression
+    involved = organs[organs["involved_at_baseline"]].groupby("patient_id")["organ"].agg(frozenset)
+    single = involved[involved.map(len) == 1].map(lambda s: next(iter(s)))
+    assert 0.2 < len(single) / len(involved) < 0.45
+    assert single.value_counts(normalize=True).index[:2].tolist() == ["liver", "lung"]
+    assert (involved.map(len) >= 4).mean() > 0.1
+
+
+def test_liver_hub_raises_the_new_lesion_hazard_after_liver_progression():
+    from lesionmap.cohort.spread import first_event_day
+
+    rng = np.random.default_rng(1)
+    draws = rng.exponential(size=200000)
+    rate, hub_day, ratio = 0.002, 100.0, 3.0
+    with_hub = first_event_day(rate, 1e-12, hub_day, ratio, draws)
+    without = first_event_day(rate, 1e-12, np.inf, ratio, draws)
+    # known truth, constant rate: S(t) = exp(-rate t) before the hub day, exp(-rate (L + ratio (t - L))) after it
+    for t in (50.0, 200.0, 400.0):
+        expected = np.exp(-rate * (min(t, hub_day) + ratio * max(t - hub_day, 0.0)))
+        assert np.mean(with_hub > t) == pytest.approx(expected, abs=0.005)
+        assert np.mean(without > t) == pytest.approx(np.exp(-rate * t), abs=0.005)
+    assert np.array_equal(with_hub[draws <= rate * hub_day], without[draws <= rate * hub_day])
+
+
+def test_liver_hub_term_on_versus_off_in_the_cohort(mcrc_spec):
+    """Switching the hub off removes the excess of new lesions outside the liver after liver progression."""
+
+    def new_lesions_after_liver(log_ratio):
+        spec = load_spec("mcrc")
+        spec.values["liver_hub"]["new_lesion_log_hazard_ratio"] = log_ratio
+        truth = simulate(spec, n_patients=1500, seed=5).truth
+        organs = truth.organ_progression.merge(truth.patients[["patient_id", "liver_progression_day"]], on="patient_id")
+        outside = organs[organs["organ"] != "liver"]
+        return int((outside["new_lesion_day"] > outside["liver_progression_day"]).sum())
+
+    assert new_lesions_after_liver(1.1) > 1.5 * new_lesions_after_liver(0.0)
+
+
+def test_organ_death_weights_order_the_hazard():
+    from lesionmap.cohort.death import piecewise_event_times
+
+    rng = np.random.default_rng(2)
+    n = 100000
+    scale = np.full(n, 0.001)
+    draws = rng.exponential(size=n)
+    # one organ progresses on day 0 (liver beta 1.2 or lung beta 0.3) or never: exponential with rate scale e^beta
+    for beta in (1.2, 0.3):
+        times = piecewise_event_times(scale, np.zeros((n, 1)), np.array([[beta]]), draws)
+        assert np.mean(times) == pytest.approx(1 / (0.001 * np.exp(beta)), rel=0.02)
+    never = piecewise_event_times(scale, np.full((n, 1), np.inf), np.array([[1.2]]), draws)
+    assert np.mean(never) == pytest.approx(1000, rel=0.02)
+    # a change on day 200: the hazard steps up there (exact piecewise inversion)
+    stepped = piecewise_event_times(scale, np.full((n, 1), 200.0), np.array([[np.log(4.0)]]), draws)
+    assert np.array_equal(stepped[draws <= 0.2], never[draws <= 0.2])
+    assert np.allclose(stepped[draws > 0.2], 200 + (draws[draws > 0.2] - 0.2) / 0.004)
+
+
+def test_liver_progression_kills_sooner_than_lung_progression(full):
+    organs = full.truth.organ_progression
+    first = organs[np.isfinite(organs["progression_day"])].sort_values("progression_day").drop_duplicates("patient_id")
+    patients = full.patients.set_index("patient_id")
+    liver = patients.loc[first.loc[first["organ"] == "liver", "patient_id"]]
+    lung = patients.loc[first.loc[first["organ"] == "lung", "patient_id"]]
+    assert km_median(liver) < km_median(lung)
+
+
+def test_the_follow_up_parameter_changes_which_progressions_are_seen():
+    def cohort(after):
+        spec = load_spec("mcrc")
+        spec.values["follow_up"]["scans_after_progression"] = after
+        return simulate(spec, n_patients=400, seed=7)
+
+    stop, keep = cohort(False), cohort(True)
+    for c in (stop, keep):
+        assert c.patients["pfs_event"].mean() > 0.5
+    after_pd = (keep.patients["last_day"] > keep.patients["pfs_days"]) & keep.patients["pfs_event"]
+    assert after_pd.mean() > 0.3
+    assert not ((stop.patients["last_day"] > stop.patients["pfs_days"]) & stop.patients["pfs_event"]).any()
+    assert len(keep.measurements) > 1.2 * len(stop.measurements)
+    assert (keep.lesions["kind"] == "new").sum() > (stop.lesions["kind"] == "new").sum()

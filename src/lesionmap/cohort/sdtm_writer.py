@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pyreadstat
 
-from lesionmap.cohort.simulate import INDEPENDENT, SimulatedCohort
+from lesionmap.cohort.records import INDEPENDENT, SimulatedCohort
 
 FORMATS = ("xpt", "csv", "parquet")
 DOMAINS = ("dm", "suppdm", "tu", "tr", "rs", "adtte")

@@ -23,8 +23,7 @@ SITE_MAP_FILE = REPO_ROOT / "data" / "sdtm_map.yaml"
 
 #: Organ-level parameter families every spec defines (mapping organ -> value).
 ORGAN_PARAMETERS = (
-    "prevalence", "extra_lesions", "v0_median_mm3", "Kd", "F", "Kg", "tar_slows_growth",
-    "new_lesion_rate", "death_weight",
+    "Kd", "F", "Kg", "extra_lesions", "v0_median_mm3", "tar_slows_growth", "new_lesion_rate", "death_log_hazard",
 )
 
 
@@ -45,7 +44,7 @@ class CohortSpec:
     @property
     def organs(self) -> list[str]:
         """Organ categories of the cohort, in the spec's order."""
-        return list(self.values["organs"]["prevalence"])
+        return list(self.values["organs"]["Kd"])
 
     @property
     def n_patients(self) -> int:
@@ -108,13 +107,16 @@ def _check(spec_path: Path, values: dict, site_map: dict) -> None:
     missing = [name for name in ORGAN_PARAMETERS if name not in organs_block]
     if missing:
         raise SpecError(f"{spec_path}: organs is missing {', '.join(missing)}")
-    organs = list(organs_block["prevalence"])
+    organs = list(organs_block["Kd"])
     unknown = [organ for organ in organs if organ not in site_map["site_map"]]
     if unknown:
         raise SpecError(f"{spec_path}: organs not in the site map {SITE_MAP_FILE.name}: {', '.join(unknown)}")
     for name in ORGAN_PARAMETERS:
         if list(organs_block[name]) != organs:
-            raise SpecError(f"{spec_path}: organs.{name} must list the organs of organs.prevalence, in that order")
+            raise SpecError(f"{spec_path}: organs.{name} must list the organs of organs.Kd, in that order")
+    weights = values.get("involvement", {}).get("weight", {})
+    if list(weights) != organs:
+        raise SpecError(f"{spec_path}: involvement.weight must list the organs of organs.Kd, in that order")
     trials = values.get("trials", [])
     if not trials:
         raise SpecError(f"{spec_path}: no trials")

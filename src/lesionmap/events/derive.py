@@ -10,6 +10,23 @@ from lesionmap.tables import DEFAULT_LOQ_MM3, LESION_EVENT_COLUMNS
 RESPONSE_STATUSES = ("CR", "PR")
 PROGRESSION_STATUS = "PD"
 
+#: How far target-lesion events are derived from the fitted growth model (``target_events(horizon=...)``):
+#: "last_alive" up to the patient's last day known alive (death or data cut-off, ``os_days``), the default,
+#: closest to the paper, which derives target-lesion progression from model predictions while the trials'
+#: scans stop at the first RECIST progression (so later progressions exist only as predictions);
+#: "last_scan" up to the patient's last scan (``last_day``), no prediction past the data.
+HORIZONS = {"last_alive": "os_days", "last_scan": "last_day"}
+DEFAULT_HORIZON = "last_alive"
+
+
+def horizon_days(patients: pd.DataFrame, horizon: str = DEFAULT_HORIZON) -> pd.Series:
+    """Each patient's horizon day (index patient_id) for derived target-lesion events; never before the last scan."""
+    if horizon not in HORIZONS:
+        raise ValueError(f"horizon must be one of {sorted(HORIZONS)}, got {horizon!r}")
+    days = patients[HORIZONS[horizon]].astype(float).fillna(patients["last_day"].astype(float))
+    return pd.Series(np.maximum(days.to_numpy(float), patients["last_day"].to_numpy(float)),
+                     index=patients["patient_id"].to_numpy(), name="horizon_day")
+
 
 def _censor(times: np.ndarray, last_day: np.ndarray, start_day: np.ndarray | float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Events at or before the last day stay events; the rest are censored at the last day."""
@@ -20,21 +37,22 @@ def _censor(times: np.ndarray, last_day: np.ndarray, start_day: np.ndarray | flo
 
 def target_events(individual: pd.DataFrame, lesions: pd.DataFrame, patients: pd.DataFrame,
                   response_drop: float = 0.2, progression_rise: float = 0.3,
-                  progression_volume: float = DEFAULT_LOQ_MM3) -> pd.DataFrame:
+                  progression_volume: float = DEFAULT_LOQ_MM3, horizon: str = DEFAULT_HORIZON) -> pd.DataFrame:
     """Response and progression days of target lesions from their individual growth parameters.
 
     ``individual`` is indexed by lesion_id with columns V0, Kd, F, Kg (time unit: days since the first dose).
-    Times come from ``lesionmap.growth`` (closed form or vectorised root finding), capped at the patient's
-    last day on study.
+    Times come from ``lesionmap.growth`` (closed form or vectorised root finding), derived up to the
+    patient's ``horizon`` day (``HORIZONS``: last day known alive by default, or the last scan) and censored
+    there.
     """
     from lesionmap.growth.model import time_to_progression, time_to_response
 
     frame = (
         individual[["V0", "Kd", "F", "Kg"]]
         .join(lesions.set_index("lesion_id")[["patient_id", "organ", "kind"]], how="inner")
-        .join(patients.set_index("patient_id")["last_day"], on="patient_id")
+        .join(horizon_days(patients, horizon), on="patient_id")
     )
-    last_day = frame["last_day"].to_numpy(float)
+    last_day = frame["horizon_day"].to_numpy(float)
     kd, f, kg, v0 = (frame[c].to_numpy(float) for c in ("Kd", "F", "Kg", "V0"))
     t_response = time_to_response(kd, f, kg, drop=response_drop, horizon=last_day)
     t_progression = time_to_progression(v0, kd, f, kg, rise=progression_rise, absolute=progression_volume,
@@ -72,10 +90,14 @@ def new_lesion_events(lesions: pd.DataFrame) -> pd.DataFrame:
 
 
 def lesion_events(individual: pd.DataFrame, lesions: pd.DataFrame, lesion_status: pd.DataFrame,
-                  patients: pd.DataFrame, **thresholds) -> pd.DataFrame:
-    """All lesions' events for both endpoints, in the column order of the table contract."""
+                  patients: pd.DataFrame, horizon: str = DEFAULT_HORIZON, **thresholds) -> pd.DataFrame:
+    """All lesions' events for both endpoints, in the column order of the table contract.
+
+    ``horizon`` applies to target lesions (derived from the model); non-target and new lesions are read
+    from the scans and censored at the last scan.
+    """
     table = pd.concat(
-        [target_events(individual, lesions, patients, **thresholds),
+        [target_events(individual, lesions, patients, horizon=horizon, **thresholds),
          nontarget_events(lesion_status, lesions, patients),
          new_lesion_events(lesions)],
         ignore_index=True,

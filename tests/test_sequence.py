@@ -180,6 +180,21 @@ def test_naming_rule_on_hand_made_compositions():
     assert named.loc[1, "claim"] == 0.70 and named.loc[5, "claim"] == pytest.approx(0.60)
 
 
+def test_a_shared_liver_or_lung_outweighs_many_organs_only_when_it_holds_more_patients():
+    composition = _composition(
+        n=[100, 100, 100, 100],
+        share_mono=[0.0, 0.0, 0.0, 0.0],
+        share_many=[0.55, 0.70, 0.60, 0.55],
+        first_liver=[1.00, 0.60, 0.60, 0.0],
+        first_lung=[0.0, 0.20, 0.0, 0.0],
+        first_other=[0.0, 0.20, 0.40, 1.0],
+    )
+    named = name_clusters(composition)
+    # a tie goes to the first organ; "other" pools organs, so it never outweighs many organs
+    assert named["name"].tolist() == [LIVER_FIRST, HETERO_ORGAN, f"{LIVER_FIRST} 2", f"{HETERO_ORGAN} 2"]
+    assert named.loc[0, "basis"] == "first_liver 1.00" and named.loc[1, "basis"] == "share_many 0.70"
+
+
 def test_naming_rule_numbers_duplicates_by_claim_then_size_then_label():
     composition = _composition(
         n=[100, 400, 400, 50],

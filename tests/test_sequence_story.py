@@ -86,14 +86,14 @@ def test_truth_agreement_shows_what_short_follow_up_does_to_the_groups(cohort):
 
 def test_naming_sensitivity_renames_only_clusters_near_the_threshold():
     rows = []
-    for i in range(30):  # three organs each: Hetero-Organ at a threshold of three, Liver-First at four
-        rows += [(f"a{i}", "liver", 10.0), (f"a{i}", "lung", 20.0), (f"a{i}", "bone", 30.0)]
+    for i in range(30):  # three organs each, bone first: Hetero-Organ at a threshold of three, Other-First at four
+        rows += [(f"a{i}", "bone", 10.0), (f"a{i}", "lung", 20.0), (f"a{i}", "liver", 30.0)]
     for i in range(30):  # one organ each
         rows.append((f"b{i}", "lung", 10.0))
     sequences = progression_sequences(_as_events(pd.DataFrame(rows, columns=["patient_id", "organ", "day"])))
     clusters = pd.Series(np.repeat([0, 1], 30), index=sequences.progressed_ids)
     table = naming_sensitivity(sequences, clusters, thresholds=(3, 4)).set_index("cluster")
-    assert table.loc[0, ["name_3", "name_4", "changed"]].tolist() == [HETERO_ORGAN, LIVER_FIRST, True]
+    assert table.loc[0, ["name_3", "name_4", "changed"]].tolist() == [HETERO_ORGAN, OTHER_FIRST, True]
     assert table.loc[1, ["name_3", "name_4", "changed"]].tolist() == [MONO_ORGAN, MONO_ORGAN, False]
     assert table.loc[0, "share_many_3"] == 1 and table.loc[0, "share_many_4"] == 0
 

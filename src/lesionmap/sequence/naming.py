@@ -4,13 +4,18 @@
 progresses first); ``name_clusters`` applies the rule, in this order, with ``majority`` = 1/2 by default:
 
 1. Mono-Organ: at least a majority of its patients progress in exactly one organ;
-2. Hetero-Organ: at least a majority progress in ``many_organs`` (4) or more organs. The paper's Discussion
-   places the Hetero-Organ patients at "> 4 progressive organs" and the others at "few (< 4)"; the First
-   groups hold patients progressing in 2, 3 and more organs (their Fig. 4c shows 2nd, 3rd and 4th
-   progressions), so a threshold of 2 or 3 would name First groups Hetero;
-3. Liver-First / Lung-First / Other-First: the first-organ class (liver, lung, any other organ pooled) that at
-   least a majority of its patients share (a patient whose first rank holds m organs counts 1/m for each);
-4. Hetero-Organ otherwise: several organs with a mixed first organ.
+2. Liver-First / Lung-First: when at least a majority share the liver (or the lung) as first progressive organ
+   and that share is at least the share progressing in ``many_organs`` (4) or more organs (a patient whose first
+   rank holds m organs counts 1/m for each). The paper names its groups by "progressive organ number and
+   first-progressive organ", and its First groups hold patients progressing in 2, 3 and more organs (its Fig. 4c
+   shows 2nd, 3rd and 4th progressions), so a cluster whose patients nearly all progress first in the liver is
+   Liver-First even when many of them progress widely;
+3. Hetero-Organ: at least a majority progress in ``many_organs`` or more organs. The paper's Discussion places
+   the Hetero-Organ patients at "> 4 progressive organs" and the others at "few (< 4)"; a threshold of 2 or 3
+   would name First groups Hetero (``naming_sensitivity`` in ``lesionmap.sequence.groups`` shows 3 against 4).
+   "Other" pools every organ but liver and lung, so sharing it is no signature that outweighs many organs;
+4. Liver-First / Lung-First / Other-First: the first-organ class that at least a majority share;
+5. Hetero-Organ otherwise: several organs with a mixed first organ.
 
 Duplicates: when several clusters earn one name, the one with the strongest claim (the share that earned it;
 for rule 4 one minus the largest first-organ share) keeps it and the others are numbered by decreasing claim
@@ -87,6 +92,9 @@ def name_clusters(composition: pd.DataFrame, majority: float = 0.5) -> pd.DataFr
                                         dominant_share, strict=True):
         if mono >= majority:
             names.append(MONO_ORGAN), bases.append(f"share_mono {mono:.2f}"), claims.append(mono)
+        elif FIRST_ORGAN_CLASSES[klass] != "other" and share >= majority and share >= many:
+            name = FIRST_ORGAN_CLASSES[klass]
+            names.append(_FIRST_NAMES[name]), bases.append(f"first_{name} {share:.2f}"), claims.append(share)
         elif many >= majority:
             names.append(HETERO_ORGAN), bases.append(f"share_many {many:.2f}"), claims.append(many)
         elif share >= majority:

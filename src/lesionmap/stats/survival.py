@@ -15,10 +15,13 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from lifelines import CoxPHFitter, KaplanMeierFitter
 from lifelines.statistics import multivariate_logrank_test
+from lifelines.exceptions import ConvergenceWarning
 from lifelines.utils import concordance_index, median_survival_times
 
 from lesionmap.stats.frames import group_levels, require_columns
@@ -142,7 +145,9 @@ def group_risks(frame: pd.DataFrame, duration: str = "os_days", event: str = "os
     dummies = pd.DataFrame({f"g{i}": (data[group] == level).to_numpy(float) for i, level in enumerate(others)})
     dummies["T"] = data[duration].to_numpy(float)
     dummies["E"] = data[event].to_numpy(bool)
-    fit = CoxPHFitter(penalizer=CONCORDANCE_PENALIZER).fit(dummies, duration_col="T", event_col="E")
+    with warnings.catch_warnings():  # a small group without events separates: the penalty is there for it
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fit = CoxPHFitter(penalizer=CONCORDANCE_PENALIZER).fit(dummies, duration_col="T", event_col="E")
     coefficients = fit.params_.to_numpy(float)
     risks = dict(zip(others, coefficients, strict=True)) | {reference: 0.0}
     return pd.Series([risks[level] for level in levels], index=pd.Index(levels, name=group), name="log_hr")

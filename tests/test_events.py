@@ -4,13 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lesionmap.events import lesion_events, new_lesion_events, nontarget_events, target_events
+from lesionmap.events import HORIZONS, horizon_days, lesion_events, new_lesion_events, nontarget_events, target_events
 from lesionmap.tables import LESION_EVENT_COLUMNS
 
 
 @pytest.fixture
 def tables():
-    patients = pd.DataFrame({"patient_id": ["P1", "P2"], "last_day": [400, 100]})
+    patients = pd.DataFrame({"patient_id": ["P1", "P2"], "last_day": [400, 100], "os_days": [400.0, 100.0]})
     lesions = pd.DataFrame({
         "lesion_id": ["P1/T01", "P1/T02", "P1/NT01", "P1/NEW01", "P2/T01", "P2/NT01"],
         "patient_id": ["P1", "P1", "P1", "P1", "P2", "P2"],
@@ -65,3 +65,24 @@ def test_lesion_events_table_follows_the_contract(tables):
     assert len(events) == 2 * 3 + 2 * 2 + 1
     assert events["event"].dtype == bool
     assert set(events.loc[events["kind"] == "new", "endpoint"]) == {"progression"}
+
+
+def test_the_horizon_decides_how_far_target_progression_is_derived(tables):
+    """P2/T01 progresses after P2's last scan (day 100): seen with the 'last_alive' horizon, not 'last_scan'."""
+    patients, lesions, individual, _ = tables
+    alive = patients.assign(os_days=[400.0, 900.0])
+    by_scan = target_events(individual, lesions, alive, horizon="last_scan").set_index(["lesion_id", "endpoint"])
+    by_alive = target_events(individual, lesions, alive).set_index(["lesion_id", "endpoint"])
+    assert not by_scan.loc[("P2/T01", "progression"), "event"] and by_scan.loc[("P2/T01", "progression"), "day"] == 100
+    assert by_alive.loc[("P2/T01", "progression"), "event"]
+    assert 100 < by_alive.loc[("P2/T01", "progression"), "day"] <= 900
+    # the default horizon is the last day known alive, and never before the last scan
+    assert set(HORIZONS) == {"last_alive", "last_scan"}
+    early = horizon_days(patients.assign(os_days=[50.0, np.nan]))
+    assert early.tolist() == [400.0, 100.0]
+    with pytest.raises(ValueError, match="horizon"):
+        horizon_days(patients, "forever")
+    # non-target lesions stay censored at the last scan whatever the horizon
+    events = lesion_events(individual, lesions, tables[3], alive)
+    nt = events[(events["lesion_id"] == "P2/NT01") & (events["endpoint"] == "progression")]
+    assert nt["day"].tolist() == [100] and not nt["event"].any()

@@ -214,11 +214,18 @@ def test_locations_links_and_subjects_are_consistent(domains, cohort):
 
 
 def test_full_scale_domains_hold_every_kind_of_record():
-    """At the paper's scale every record type the reader must handle occurs (0, TOO SMALL, NOT DONE)."""
+    """At the paper's scale every record type the reader must handle occurs (TOO SMALL, NOT DONE)."""
     tr = sdtm_domains(simulate("mcrc"))["tr"]
-    results = set(tr["TRORRES"])
-    # "0" (a vanished target lesion) is rare at full scale: one record under the old calibration, none after the
-    # organ-phenotype recalibration of data/cohorts/mcrc.yaml; the reader's handling of "0" is tested on factory data.
-    assert {"TOO SMALL TO MEASURE", ""} <= results
-    zero = tr["TRORRES"] == "0"  # when present, a vanished lesion is a size test with standard result 0
-    assert (tr.loc[zero, "TRTESTCD"].isin(["LDIAM", "LPERP"]) & (tr.loc[zero, "TRSTRESN"] == 0)).all()
+    assert {"TOO SMALL TO MEASURE", ""} <= set(tr["TRORRES"])
+
+
+def test_vanished_lesions_are_written_as_zero():
+    """Deliberately vanishing lesions (a 400 mm^3 threshold): the writer records them as size tests with 0."""
+    from lesionmap.cohort import load_spec
+
+    spec = load_spec("mcrc")
+    spec.values["measurement"]["vanished_mm3"] = 400.0
+    tr = sdtm_domains(simulate(spec, n_patients=200, seed=3))["tr"]
+    zero = tr["TRORRES"] == "0"
+    assert zero.sum() > 20
+    assert tr.loc[zero, "TRTESTCD"].isin(["LDIAM", "LPERP"]).all() and (tr.loc[zero, "TRSTRESN"] == 0).all()

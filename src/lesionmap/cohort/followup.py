@@ -8,8 +8,9 @@ progression: false (the default, as the pooled trials recorded it) stops the sca
 scanning until death, withdrawal or cut-off. The analysis then sees later target-lesion progressions through
 the fitted growth model (``lesionmap.events``, whose horizon is its own documented parameter).
 
-At each scan: RECIST target lesions (measurable at baseline, at most ``max_targets_per_organ`` per organ and
-``max_targets`` per patient, organs represented first) are measured from their true volume
+At each scan: RECIST target lesions (measurable at baseline: large enough and not among the
+``measurement.nonmeasurable_share`` of lesions a reader cannot measure; at most ``max_targets_per_organ`` per
+organ and ``max_targets`` per patient, organs represented first) are measured from their true volume
 (V = 0.2914 L^3) with proportional error; non-target lesions read ABSENT, PRESENT or UNEQUIVOCAL
 PROGRESSION; new lesions are found at the first scan after they appear; the RECIST overall response is
 computed. A second evaluator (the investigator) reads slightly different diameters and statuses.
@@ -85,10 +86,13 @@ def visit_days(patients, window: int, rng: np.random.Generator) -> np.ndarray:
     return np.concatenate([patients.baseline_day[:, None], days], axis=1)
 
 
-def select_targets(rules: dict, nodal: np.ndarray, lesions, n_organs: int, baseline_diameter: np.ndarray) -> np.ndarray:
-    """RECIST target lesions: measurable at baseline, the largest per organ, a patient maximum,
-    every organ's largest before any organ's second."""
+def select_targets(rules: dict, nodal: np.ndarray, lesions, n_organs: int, baseline_diameter: np.ndarray,
+                   well_defined: np.ndarray | None = None) -> np.ndarray:
+    """RECIST target lesions: measurable at baseline (large enough and, when given, ``well_defined``), the
+    largest per organ, a patient maximum, every organ's largest before any organ's second."""
     measurable = baseline_diameter >= np.where(nodal, rules["nodal_measurable_mm"], rules["measurable_mm"])
+    if well_defined is not None:
+        measurable &= well_defined
     group = lesions.patient * n_organs + lesions.organ
     organ_rank = rank_within(group, -baseline_diameter, ~measurable)
     candidate = measurable & (organ_rank < rules["max_targets_per_organ"])
@@ -166,7 +170,9 @@ def scan_patients(values: dict, organs: list[str], nodal_organs: list[str], pati
     clock = lesion_clock(lesion_days, lesion_hub[:, None], hub_factor)
     obs = _read_diameters(meas, rules_spec, true_volume(lesions, clock), rng)
     nodal = np.isin(np.array(organs), nodal_organs)[lesions.organ]
-    target = select_targets(rules_spec, nodal, lesions, len(organs), obs["diameter"][:, 0])
+    # Some lesions cannot be measured whatever their size (ill-defined margins, confluent, cystic): non-target.
+    well_defined = rng.random(lesions.m) >= meas["nonmeasurable_share"]
+    target = select_targets(rules_spec, nodal, lesions, len(organs), obs["diameter"][:, 0], well_defined)
 
     stop_day = np.floor(rng.exponential(1.0 / follow["scan_stop_rate"], n)).astype(np.int64) + 1
     valid = (days < death_day[:, None]) & (days < stop_day[:, None]) & (days <= patients.admin_day[:, None])

@@ -37,7 +37,9 @@ from lesionmap.predict import (
     paired_difference,
     permutation_importance_by_input,
     progression_labels,
+    minimum_class_size,
     search_grids,
+    separate_small_classes,
 )
 
 #: Group names as odd as a small cohort's clustering can make them.
@@ -264,3 +266,12 @@ def test_every_chart_draws_with_any_group_names(result):
     assert confusion.groupby("observed")["share"].sum().round(12).eq(1).all()
     with pytest.raises(ValueError, match="gradient_boosting"):
         prediction_charts.roc_classes_chart(result, "gradient_boosting", "not run")
+
+
+def test_groups_too_small_for_the_folds_are_separated_and_named():
+    _, labels = _hand_made(120, seed=9)
+    labels.iloc[:3] = "Tiny group"
+    kept, small = separate_small_classes(labels, outer_folds=5, inner_folds=5)
+    assert small == {"Tiny group": 3} and minimum_class_size(5, 5) == 7
+    assert "Tiny group" not in set(kept) and len(kept) == len(labels) - 3
+    assert separate_small_classes(kept, 5, 5)[1] == {}

@@ -11,7 +11,14 @@ importance, calibration, chosen hyper-parameters) and a summary dict; ``lesionma
 the chapter's tables.
 """
 
-from lesionmap.predict.evaluate import CLUSTER_ORDER, HEADLINE_METRICS, PredictionResult, evaluate_models
+from lesionmap.predict.evaluate import (
+    CLUSTER_ORDER,
+    HEADLINE_METRICS,
+    PredictionResult,
+    evaluate_models,
+    minimum_class_size,
+    separate_small_classes,
+)
 from lesionmap.predict.features import (
     BASELINE_KINDS,
     CATEGORICAL_COVARIATES,
@@ -87,9 +94,11 @@ __all__ = [
     "macro_f1_rows",
     "make_classifier",
     "make_preprocessor",
+    "minimum_class_size",
     "metric_table",
     "paired_difference",
     "permutation_importance_by_input",
     "progression_labels",
     "search_grids",
+    "separate_small_classes",
 ]

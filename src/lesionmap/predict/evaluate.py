@@ -131,13 +131,27 @@ def _align(features: pd.DataFrame, labels: pd.Series) -> tuple[pd.DataFrame, pd.
     return features.loc[common], labels.loc[common], exclusions
 
 
+def minimum_class_size(outer_folds: int, inner_folds: int) -> int:
+    """The fewest patients a cluster needs so that every outer and every inner stratified test fold holds one."""
+    return max(outer_folds, int(np.ceil(inner_folds * outer_folds / (outer_folds - 1))))
+
+
+def separate_small_classes(labels: pd.Series, outer_folds: int, inner_folds: int) -> tuple[pd.Series, dict]:
+    """The labels of the clusters large enough for the folds, and the others with their sizes ({name: n}).
+
+    A chapter predicts the first and names the second; ``evaluate_models`` itself refuses small clusters."""
+    counts = labels.value_counts()
+    small = counts[counts < minimum_class_size(outer_folds, inner_folds)]
+    return labels[~labels.isin(small.index)], {str(k): int(v) for k, v in small.items()}
+
+
 def _check_class_sizes(labels: pd.Series, outer_folds: int, inner_folds: int, early_stopping: bool) -> None:
     """Refuse clusters too small for every outer and inner test fold to hold one of their patients, and (with an
     early-stopped booster) an inner training part too small for a stratified validation share of every cluster."""
     counts = labels.value_counts()
     if outer_folds < 2 or inner_folds < 2:
         raise ValueError(f"outer_folds and inner_folds must be at least 2, got {outer_folds} and {inner_folds}")
-    needed = max(outer_folds, int(np.ceil(inner_folds * outer_folds / (outer_folds - 1))))
+    needed = minimum_class_size(outer_folds, inner_folds)
     if len(counts) < 2:
         raise ValueError(f"labels: at least two clusters are needed, got {list(counts.index)}")
     small = counts[counts < needed]

@@ -168,6 +168,13 @@ def test_sequence_ledger_rules_follow_the_results(tmp_path):
     assert holds == {"five_groups": True, "group_sizes": True, "k_choice": True, "os_by_group": True,
                      "hetero_below_mono": True, "liver_first_worst": False, "liver_first_gap": None,
                      "baseline_comparable": True, "hetero_liver_early": None}
+    payload["os_comparisons"]["liver_lung"] = {"holds": None, "here": None}
+    _write(tmp_path, "sequences", payload)
+    holds = {f.key: f.holds for f in ledger.findings(tmp_path, "sequences")}
+    assert holds["liver_first_worst"] is False  # one comparison reversed decides, whatever the absent one says
+    payload["os_comparisons"]["liver_other"]["holds"] = True
+    _write(tmp_path, "sequences", payload)
+    assert {f.key: f.holds for f in ledger.findings(tmp_path, "sequences")}["liver_first_worst"] is None
     payload["sizes"][3]["ratio"] = 0.5
     payload["duplicated_names"] = {OTHER_FIRST: [OTHER_FIRST, f"{OTHER_FIRST} 2"]}
     _write(tmp_path, "sequences", payload)

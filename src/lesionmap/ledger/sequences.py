@@ -44,8 +44,8 @@ def sequence_findings(results: dict) -> list[Finding]:
     baseline_p = results.get("baseline_organs_kruskal_p")
     emergent = origin_for(results, "emergent")
     liver_lung, liver_other = comparisons.get("liver_lung", {}), comparisons.get("liver_other", {})
-    liver_holds = (None if liver_lung.get("holds") is None or liver_other.get("holds") is None
-                   else bool(liver_lung["holds"] and liver_other["holds"]))
+    liver_verdicts = [c.get("holds") for c in (liver_lung, liver_other)]
+    liver_holds = False if False in liver_verdicts else None if None in liver_verdicts else True
     within = [g for g, r in size_ratios.items() if r is not None and 0.6 <= r <= 1.4]
     return [
         Finding("five_groups", "k-means at k = 5 gives the five named groups, each once",

@@ -170,9 +170,9 @@ def organ_effects_chart(values: pd.DataFrame, order: list | None = None, title: 
             x=alt.X("value:Q", title=f"{p}" + (" per day (log scale)" if p != "F" else ""),
                     scale=alt.Scale(type="log" if p != "F" else "linear", zero=False)),
             y=alt.Y("organ:N", sort=order, title=None),
-            color=alt.Color("source:N", title=None, sort=sources,
+            color=alt.Color("source:N", title="source", sort=sources,
                             scale=alt.Scale(domain=sources, range=[colors[s] for s in sources])),
-            shape=alt.Shape("source:N", sort=sources, title=None),
+            shape=alt.Shape("source:N", title="source", sort=sources, scale=alt.Scale(domain=sources)),
             tooltip=["organ:N", "source:N", alt.Tooltip("value:Q", format=".4g"), "lesions:Q"],
         ).properties(width=200, height=16 * len(order), title=p))
     return alt.hconcat(*panels).properties(title=title)

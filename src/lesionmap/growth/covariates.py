@@ -165,8 +165,8 @@ def build_design(names, lesion_ids: pd.Index, covariates: dict | None, table: pd
             blocks.append(block)
             p_terms += [DesignTerm(p, column, level, reference) for level, reference in labels]
         matrix = np.hstack(blocks)
-        singular = np.linalg.svd(matrix, compute_uv=False)
-        if singular[-1] <= singular[0] / _MAX_CONDITION:
+        eigenvalues = np.linalg.eigvalsh(matrix.T @ matrix)  # squared singular values, from the small Gram matrix
+        if eigenvalues[0] <= eigenvalues[-1] / _MAX_CONDITION**2:
             raise ValueError(f"covariates[{p!r}] = {covariates.get(p, [])}: the design is not identifiable "
                              "(collinear columns, e.g. a level that coincides with another covariate)")
         matrices[p], terms[p] = matrix, p_terms

@@ -302,6 +302,8 @@ class _SAEMRun:
         # beta_p = (X'X)^-1 X' E[phi_p]: the M-step of a linear Gaussian model on the sufficient statistics
         self.regression = {p: np.linalg.solve(X[p].T @ X[p], X[p].T) for p in self.names}
         self.lesion_of_subject = np.tile(np.arange(self.n_lesions), self.n_chains)
+        self.design_by_subject = {p: np.ascontiguousarray(X[p][self.lesion_of_subject].T) for p in self.names}
+        self.gram = {p: X[p].T @ X[p] for p in self.names}
         self.beta = {p: np.r_[m, np.zeros(X[p].shape[1] - 1)] for p, m in zip(self.names, self.mu)}
         self._set_typical()
 
@@ -506,24 +508,29 @@ class _SAEMRun:
         w = self.omega2[:, None]
         s_mu = eta / w
         s_om = -0.5 / w + 0.5 * eta * eta / w**2
-        X = self.design.matrices
-        sizes = [X[p].shape[1] for p in self.names]
+        Xs = self.design_by_subject
+        sizes = [Xs[p].shape[0] for p in self.names]
         K = sum(sizes)
-        s_beta = np.vstack([X[p][self.lesion_of_subject].T * s_mu[i] for i, p in enumerate(self.names)])
+        n_fim = K + P + (2 if self.combined else 1)
+        scores = np.empty((n_fim, self.n_subjects))
+        start = 0
+        for i, p in enumerate(self.names):
+            np.multiply(Xs[p], s_mu[i], out=scores[start:start + sizes[i]])
+            start += sizes[i]
+        scores[K:K + P] = s_om
         f = self.lik.prediction_all(self.state, self.g, self.d).astype(float)
         first, second = residual_derivatives(f, self.lik.y_all.astype(float), self.lik.censored_all, self.a, self.b,
                                              self.est.error_model)
         s_res = np.stack([np.bincount(self.lik.subject_all, weights=q, minlength=self.n_subjects) for q in first])
         h_res = second.sum(axis=1)
-        scores = np.vstack([s_beta, s_om, s_res])
-        n_fim = scores.shape[0]
+        scores[K + P:] = s_res
         hess = np.zeros((n_fim, n_fim))
         idx = np.arange(P)
         start = 0
         for i, p in enumerate(self.names):
             block = slice(start, start + sizes[i])
-            hess[block, block] = -C * (X[p].T @ X[p]) / self.omega2[i]
-            cross = -(X[p][self.lesion_of_subject].T @ eta[i]) / self.omega2[i] ** 2
+            hess[block, block] = -C * self.gram[p] / self.omega2[i]
+            cross = -(Xs[p] @ eta[i]) / self.omega2[i] ** 2
             hess[block, K + i] = hess[K + i, block] = cross
             start += sizes[i]
         hess[K + idx, K + idx] = self.n_subjects * 0.5 / self.omega2**2 - np.sum(eta * eta, axis=1) / self.omega2**3

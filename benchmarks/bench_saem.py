@@ -8,6 +8,11 @@
    (``pynlme.fit(..., method="SAEM")``; it has no M3, so below-LOQ rows are dropped, which is M1) and
    with naive per-lesion least squares (scipy); times and errors are printed as ratios to ours.
 
+3. The covariate fit at the paper's scale: the same number of lesions in 18 organs and two treatment groups,
+   with organ and treatment effects on log Kd, logit F and log Kg (V0 fixed at the baseline, the paper's
+   model), fitted with and without the covariates in the same run: wall times, their ratio, and the mean
+   absolute error of the estimated organ effects.
+
 Errors are mean absolute relative errors against the truth: over the typical values (V0, Kd, F, Kg) and
 over the random-effect SDs. Results go to ``_build/bench/saem.json``. Timings are only comparable within
 one run on one machine.
@@ -134,6 +139,39 @@ def fit_least_squares(m: pd.DataFrame) -> tuple[dict, dict, float]:
     return population, omega, wall
 
 
+def covariate_benchmark(n_lesions: int, seed: int, n_organs: int = 18) -> dict:
+    """Organ (18 levels) and treatment on Kd, F and Kg at the paper's scale: the covariate fit against the plain one."""
+    rng = np.random.default_rng(seed)
+    organs = np.array([f"organ{k:02d}" for k in range(n_organs)])
+    weights = rng.dirichlet(np.full(n_organs, 2.0))
+    organ = rng.choice(organs, n_lesions, p=weights)
+    tar = rng.random(n_lesions) < 0.45
+    sizes = {"Kd": 0.4, "F": 0.6, "Kg": 0.5}
+    organ_effects = {p: dict(zip(organs, np.r_[0.0, sizes[p] * rng.standard_normal(n_organs - 1)])) for p in sizes}
+    treatment = {"Kd": 0.1, "F": -0.5, "Kg": -0.3}
+    shift = {p: np.array([organ_effects[p][o] for o in organ]) + treatment[p] * tar for p in sizes}
+    sim = simulate_growth_data(n_lesions, seed=seed, phi_shift=shift)
+    measurements = sim.measurements
+    measurements = measurements[~measurements.groupby("lesion_id", sort=False)["blq"].transform("first")]
+    table = pd.DataFrame({"organ": organ, "group": np.where(tar, "TAR", "chemo")}, index=sim.individual.index)
+    design = {p: ["organ", "group"] for p in sizes}
+    start, cpu = time.perf_counter(), time.process_time()
+    plain = SAEM(random_state=seed, verbose=False).fit(measurements)
+    plain_s, plain_cpu = time.perf_counter() - start, time.process_time() - cpu
+    start, cpu = time.perf_counter(), time.process_time()
+    fit = SAEM(covariates=design, references={"organ": organs[0], "group": "chemo"}, random_state=seed,
+               verbose=False).fit(measurements, covariate_table=table)
+    covariate_s, covariate_cpu = time.perf_counter() - start, time.process_time() - cpu
+    coefficients = fit.coefficients[fit.coefficients["covariate"] == "organ"]
+    truth = np.array([organ_effects[row.parameter][row.level] for row in coefficients.itertuples()])
+    return {"n_lesions": n_lesions, "n_obs": int(fit.n_obs), "n_organs": n_organs,
+            "n_coefficients": int(len(fit.coefficients)), "plain_wall_s": plain_s, "covariate_wall_s": covariate_s,
+            "time_ratio": covariate_s / plain_s, "plain_cpu_s": plain_cpu, "covariate_cpu_s": covariate_cpu,
+            "cpu_ratio": covariate_cpu / plain_cpu, "plain_loglik": plain.loglik, "covariate_loglik": fit.loglik,
+            "organ_effect_mean_abs_error": float(np.mean(np.abs(coefficients["estimate"].to_numpy() - truth))),
+            "organ_effect_mean_se": float(coefficients["se"].mean())}
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-lesions", type=int, default=PAPER_LESIONS)
@@ -141,8 +179,22 @@ def main(argv=None) -> dict:
     parser.add_argument("--subsets", type=int, default=5)
     parser.add_argument("--seed", type=int, default=20230417)
     parser.add_argument("--out", type=Path, default=ROOT / "_build" / "bench" / "saem.json")
+    parser.add_argument("--covariates-only", action="store_true", help="run only the covariate benchmark (3.)")
     args = parser.parse_args(argv)
     truth = GrowthParameters()
+
+    print(f"Covariate fit: {args.n_lesions} lesions, 18 organs and treatment on Kd, F, Kg (V0 at baseline) ...",
+          flush=True)
+    covariate = covariate_benchmark(args.n_lesions, args.seed)
+    print(f"  {covariate['n_obs']} observations, {covariate['n_coefficients']} coefficients: covariate fit "
+          f"{covariate['covariate_wall_s']:.1f} s, plain fit {covariate['plain_wall_s']:.1f} s "
+          f"(ratio {covariate['time_ratio']:.2f}; CPU time {covariate['covariate_cpu_s']:.1f} s against "
+          f"{covariate['plain_cpu_s']:.1f} s, ratio {covariate['cpu_ratio']:.2f}); organ effects: mean absolute error "
+          f"{covariate['organ_effect_mean_abs_error']:.3f} (mean SE {covariate['organ_effect_mean_se']:.3f})")
+    if args.covariates_only:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.with_name("saem_covariates.json").write_text(json.dumps(covariate, indent=2))
+        return {"covariates": covariate}
 
     print(f"Full cohort: {args.n_lesions} lesions, K = (300, 100), M3, V0 estimated ...", flush=True)
     full = fit_full_cohort(args.n_lesions, args.seed)
@@ -223,7 +275,7 @@ def main(argv=None) -> dict:
         "truth": {"population": truth.population, "omega": truth.omega, "b": truth.b},
         "full_cohort": full, "subsets": {"size": args.subset_size, "count": args.subsets, "runs": runs,
                                          "summary": summary},
-        "pynlme_failure": pynlme_failure,
+        "pynlme_failure": pynlme_failure, "covariates": covariate,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, default=float))

@@ -90,17 +90,73 @@ def target_measurements(data: AnalysisData) -> pd.DataFrame:
     return data.measurements.merge(lesions, on="lesion_id", how="left").merge(groups, on="patient_id", how="left")
 
 
-def growth_fit(ctx: Context, refresh: bool = False, **saem_options):
-    """The SAEM fit of the growth model to every target lesion (Chapter 2 refreshes it; cached as a pickle)."""
+def _options_key(options: dict) -> str:
+    """A short hash of every SAEM option (defaults filled in) and the package version: the name of a cached fit."""
+    import hashlib
+    import inspect
+
+    from lesionmap import __version__
     from lesionmap.growth import SAEM
 
+    defaults = {name: p.default for name, p in inspect.signature(SAEM).parameters.items()}
+    unknown = sorted(set(options) - set(defaults))
+    if unknown:
+        raise TypeError(f"unknown SAEM option(s) {unknown}")
+    resolved = {**defaults, **options, "__version__": __version__}
+    text = json.dumps(resolved, sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def growth_fit(ctx: Context, refresh: bool = False, **saem_options):
+    """The SAEM fit of the growth model to every target lesion (Chapter 2 refreshes it; cached as a pickle).
+
+    The cache is keyed by every SAEM option (defaults included) and the package version. Called without
+    options, it returns the fit last made for this run (the one Chapter 2 chose), or the default fit.
+    """
+    from lesionmap.growth import SAEM
+
+    options = {"random_state": ctx.seed, "verbose": False, **saem_options}
+    folder = ctx.artifacts / "growth"
+    pointer = folder / "current.txt"
+    use_current = not saem_options and not refresh and pointer.exists()
+    key = pointer.read_text().strip() if use_current else _options_key(options)
+    if use_current and not (folder / f"saem-{key}.pkl").exists():
+        key = _options_key(options)
+
     def compute():
-        options = {"random_state": ctx.seed, "verbose": False, **saem_options}
         fit = SAEM(**options).fit(analysis_data(ctx).measurements)
         clear_downstream(ctx, "growth")
         return fit
 
-    return _pickled(ctx.artifacts / "growth" / "saem.pkl", refresh, compute)
+    fit = _pickled(folder / f"saem-{key}.pkl", refresh, compute)
+    pointer.write_text(key + "\n")
+    return fit
+
+
+#: Covariates of the growth model's covariate fit: organ and treatment group on each of Kd, F and Kg.
+GROWTH_COVARIATES = {"Kd": ["organ", "treatment_group"], "F": ["organ", "treatment_group"],
+                     "Kg": ["organ", "treatment_group"]}
+
+
+def growth_covariate_fit(ctx: Context, refresh: bool = False, covariates: dict | None = None,
+                         references: dict | None = None, **saem_options):
+    """The SAEM fit with covariates on the typical values (default: organ and treatment group on Kd, F, Kg).
+
+    Each lesion's organ and its patient's treatment group come from the analysis tables; the reference
+    levels default to each covariate's most frequent level. Cached as a pickle keyed by every option.
+    """
+    from lesionmap.growth import SAEM
+
+    covariates = GROWTH_COVARIATES if covariates is None else covariates
+    options = {"random_state": ctx.seed, "verbose": False, **saem_options, "covariates": covariates,
+               "references": references}
+
+    def compute():
+        data = analysis_data(ctx)
+        table = target_measurements(data).drop_duplicates("lesion_id").set_index("lesion_id")
+        return SAEM(**options).fit(data.measurements, covariate_table=table)
+
+    return _pickled(ctx.artifacts / "growth" / f"saem-covariates-{_options_key(options)}.pkl", refresh, compute)
 
 
 def lesion_parameters(ctx: Context, fit=None) -> pd.DataFrame:

@@ -154,3 +154,25 @@ def estimated_vs_true(estimates: pd.DataFrame, truth: pd.DataFrame, seed: int = 
         line = alt.Chart(pd.DataFrame({"a": [lo, hi]})).mark_line(color="#c0392b").encode(x="a:Q", y="a:Q")
         panels.append((points + line).properties(width=180, height=180))
     return alt.hconcat(*panels).properties(title="Estimated (conditional mode) against true lesion parameters")
+
+
+def organ_effects_chart(values: pd.DataFrame, order: list | None = None, title: str = "") -> alt.HConcatChart:
+    """Each organ's Kd, F and Kg from every source (per-lesion medians, covariate model, truth), side by side."""
+    long = values.melt(id_vars=["organ", "parameter", "lesions"], var_name="source", value_name="value")
+    long = long.dropna(subset=["value"])
+    order = order or values.sort_values("lesions", ascending=False)["organ"].drop_duplicates().tolist()
+    sources = [s for s in ("per-lesion median", "covariate model", "truth") if s in long["source"].unique()]
+    colors = {"per-lesion median": "#e67e22", "covariate model": "#2471a3", "truth": "#222222"}
+    panels = []
+    for p in ("Kd", "F", "Kg"):
+        part = long[long["parameter"] == p]
+        panels.append(alt.Chart(part).mark_point(filled=True, size=60, opacity=0.85).encode(
+            x=alt.X("value:Q", title=f"{p}" + (" per day (log scale)" if p != "F" else ""),
+                    scale=alt.Scale(type="log" if p != "F" else "linear", zero=False)),
+            y=alt.Y("organ:N", sort=order, title=None),
+            color=alt.Color("source:N", title="source", sort=sources,
+                            scale=alt.Scale(domain=sources, range=[colors[s] for s in sources])),
+            shape=alt.Shape("source:N", title="source", sort=sources, scale=alt.Scale(domain=sources)),
+            tooltip=["organ:N", "source:N", alt.Tooltip("value:Q", format=".4g"), "lesions:Q"],
+        ).properties(width=200, height=16 * len(order), title=p))
+    return alt.hconcat(*panels).properties(title=title)

@@ -4,6 +4,8 @@
   ``time_to_response``, ``time_to_progression`` (vectorised over lesions, capped at a follow-up horizon);
 - the estimator: ``SAEM(...).fit(measurements)`` returns ``SAEMResults`` (population estimates with
   standard errors, Omega, residual error, shrinkage, individual parameters, predictions, -2LL, trajectory);
+  ``SAEM(covariates={"Kg": ["organ"]})`` puts covariates on the typical values (``results.coefficients``,
+  ``results.wald_test``, ``likelihood_ratio_test``);
 - simulation: ``simulate_growth_data`` (known truth, sparse 8-weekly scans, M3 censoring) and
   ``simulate_from_fit`` / ``vpc_table`` for visual predictive checks.
 """
@@ -19,7 +21,7 @@ from lesionmap.growth.model import (
     volume_from_diameter,
 )
 from lesionmap.growth.parameters import PARAMETERS, GrowthParameters
-from lesionmap.growth.results import SAEMResults, simulate_from_fit, vpc_table
+from lesionmap.growth.results import SAEMResults, likelihood_ratio_test, simulate_from_fit, vpc_table
 from lesionmap.growth.saem import SAEM
 from lesionmap.growth.simulate import GrowthSimulation, simulate_growth_data
 
@@ -31,6 +33,7 @@ __all__ = [
     "SAEMResults",
     "diameter_from_volume",
     "exercise_answers",
+    "likelihood_ratio_test",
     "nadir",
     "predict_volume",
     "progression_threshold",

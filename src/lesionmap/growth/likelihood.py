@@ -356,10 +356,17 @@ class ChainLikelihood:
         return f, y
 
 
+def _by_lesion(mu) -> np.ndarray:
+    """Typical phi as (parameters x lesions) or (parameters x 1): one value per parameter, or one per lesion
+    (a model with covariates)."""
+    mu = np.asarray(mu, dtype=float)
+    return mu if mu.ndim == 2 else mu[:, None]
+
+
 def map_objective_and_gradient(phi, names, data: GrowthData, mu, omega2, a, b, fixed_v0=None):
     """Negative log posterior of each lesion and its gradient in phi (float64).
 
-    ``phi`` is (parameters x lesions). Returns ``(objective (n_lesions,), gradient (parameters x lesions))``.
+    ``phi`` is (parameters x lesions); ``mu`` the typical phi, per parameter or (parameters x lesions). Returns ``(objective (n_lesions,), gradient (parameters x lesions))``.
     """
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         return _map_objective_and_gradient(phi, names, data, mu, omega2, a, b, fixed_v0)
@@ -375,7 +382,7 @@ def _map_objective_and_gradient(phi, names, data, mu, omega2, a, b, fixed_v0):
     f = V0 * (F * g + (1.0 - F) * dcy)
     n = data.n_lesions
     loglik = np.bincount(s_idx, weights=log_density_residual(f, data.y, data.censored, a, b), minlength=n)
-    eta = phi - mu[:, None]
+    eta = phi - _by_lesion(mu)
     objective = -loglik + 0.5 * np.sum(eta * eta / omega2[:, None], axis=0)
     dl = dloglik_df(f, data.y, data.censored, a, b)
     dfdphi = {"V0": f, "Kd": -V0 * (1.0 - F) * Kd * t * dcy, "Kg": V0 * F * Kg * t * g,
@@ -402,7 +409,7 @@ def conditional_mode(phi_start, names, data: GrowthData, mu, omega2, a, b, max_i
     obj, grad = map_objective_and_gradient(phi, names, data, mu, omega2, a, b)
     lost = ~np.isfinite(obj) | ~np.isfinite(grad).all(axis=0)
     if lost.any():  # a start where the model overflows: restart those lesions at the population values
-        phi[:, lost] = np.asarray(mu)[:, None]
+        phi[:, lost] = np.broadcast_to(_by_lesion(mu), phi.shape)[:, lost]
         obj, grad = map_objective_and_gradient(phi, names, data, mu, omega2, a, b)
     active = np.ones(n, dtype=bool)
     hessian = np.zeros((n, n_par, n_par))
@@ -472,7 +479,7 @@ def importance_sampling_loglik(data: GrowthData, names, mu, omega2, a, b, center
     estimate unbiased for p(y_i) and makes its error shrink close to 1/m instead of 1/sqrt(m) on these
     smooth, low-dimensional integrands; ``n_samples`` is rounded up to a power of two. ``dtype`` is the
     precision of the per-observation densities (float32 halves the time; sums stay float64).
-    Returns ``(total, per_lesion)``.
+    ``mu`` is the typical phi, per parameter or (parameters x lesions). Returns ``(total, per_lesion)``.
     """
     n_par, n = center.shape
     n_samples = 1 << max(0, int(math.ceil(math.log2(max(int(n_samples), 1)))))
@@ -481,6 +488,7 @@ def importance_sampling_loglik(data: GrowthData, names, mu, omega2, a, b, center
     log_t_const = (gammaln(0.5 * (df + n_par)) - gammaln(0.5 * df) - 0.5 * n_par * np.log(df * np.pi)
                    - 0.5 * log_det)
     prior_const = -0.5 * n_par * _LOG_2PI - 0.5 * np.sum(np.log(omega2))
+    typical = np.broadcast_to(_by_lesion(mu), (n_par, n)).T[None]  # (1, lesions, parameters)
     dtype = np.dtype(dtype)
     s_idx, t = data.subject, np.maximum(data.time, 0.0).astype(dtype)
     y = data.y.astype(dtype)
@@ -500,7 +508,7 @@ def importance_sampling_loglik(data: GrowthData, names, mu, omega2, a, b, center
             w = chi2.ppf(u[:, n_par], df) / df
             phi = center.T[None] + np.einsum("nij,mj->mni", chol, z / np.sqrt(w)[:, None])
             log_q = log_t_const[None] - 0.5 * (df + n_par) * np.log1p(np.sum(z * z, axis=1) / (w * df))[:, None]
-            eta = phi - mu[None, None, :]
+            eta = phi - typical
             log_prior = prior_const - 0.5 * np.sum(eta * eta / omega2[None, None, :], axis=2)
             nat = natural_parameters(phi.reshape(m * n, n_par).T, names, None)
             per_obs = {p: v.astype(dtype).reshape(m, n)[:, s_idx] for p, v in nat.items() if v is not None}

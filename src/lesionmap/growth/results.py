@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
+from scipy.stats import chi2, norm
 
+from lesionmap.growth.covariates import CovariateDesign
 from lesionmap.growth.data import GrowthData
 from lesionmap.growth.model import predict_volume
-from lesionmap.growth.parameters import GrowthParameters, from_phi, natural_derivative, to_phi
+from lesionmap.growth.parameters import TRANSFORMS, GrowthParameters, from_phi, natural_derivative, to_phi
 
 _Z95 = float(norm.ppf(0.975))
 
@@ -31,7 +32,12 @@ class SAEMResults:
     ``individual`` (conditional modes) and ``individual_mean`` (conditional means) are indexed by lesion
     id with columns Kd, F, Kg and V0 (the observed baseline when V0 is fixed). ``predictions`` has one row
     per input row with ``pred`` (population: random effects 0), ``ipred`` (at the mode) and ``ipred_mean``.
-    ``covariance`` is the inverse Fisher information of (mu, omega^2, error) in ``covariance_names`` order.
+    ``covariance`` is the inverse Fisher information of (coefficients, omega^2, error) in ``covariance_names``
+    order; the coefficients are each parameter's intercept mu and, with covariates, its betas.
+
+    With covariates, ``population`` holds the typical values at the reference levels, ``omega`` the SD of the
+    random effects left after the covariates, ``typical`` each lesion's typical value (natural scale) and
+    ``coefficients`` the tidy table of every coefficient (estimate, SE, z, p, 95% CI on the model scale).
     """
 
     parameter_names: tuple
@@ -61,12 +67,34 @@ class SAEMResults:
     elapsed_s: float
     conditional_mean_phi: np.ndarray = field(repr=False)
     conditional_cov_phi: np.ndarray = field(repr=False)
+    coefficients: pd.DataFrame = field(default=None, repr=False)
+    typical: pd.DataFrame = field(default=None, repr=False)
+    design: CovariateDesign = field(default=None, repr=False)
 
     # -- derived tables ---------------------------------------------------------------------------------
     @property
     def n_parameters(self) -> int:
         """Number of estimated population parameters (typical values, variances, error terms)."""
-        return 2 * len(self.parameter_names) + len(self.error)
+        n_coefficients = len(self.parameter_names) if self.design is None else self.design.n_coefficients
+        return n_coefficients + len(self.parameter_names) + len(self.error)
+
+    @property
+    def has_covariates(self) -> bool:
+        return self.design is not None and self.design.has_covariates
+
+    def wald_test(self, parameter: str, covariate: str) -> dict:
+        """Joint Wald test that every coefficient of ``covariate`` on ``parameter`` is zero (chi-square)."""
+        rows = self.coefficients.index[(self.coefficients["parameter"] == parameter)
+                                       & (self.coefficients["covariate"] == covariate)]
+        if len(rows) == 0:
+            raise KeyError(f"no coefficient of covariate {covariate!r} on parameter {parameter!r}; the model has "
+                           f"{sorted(set(zip(self.coefficients['parameter'], self.coefficients['covariate'])))}")
+        positions = [self.covariance_names.index(label) for label in self.coefficients.loc[rows, "term"]]
+        estimate = self.coefficients.loc[rows, "estimate"].to_numpy(float)
+        block = self.covariance[np.ix_(positions, positions)]
+        statistic = float(estimate @ np.linalg.solve(block, estimate))
+        return {"parameter": parameter, "covariate": covariate, "chi2": statistic, "df": len(rows),
+                "p": float(chi2.sf(statistic, len(rows)))}
 
     @property
     def minus2loglik(self) -> float:
@@ -130,6 +158,8 @@ class SAEMResults:
             "n_dropped_blq": self.n_dropped_blq, "n_chains": self.n_chains,
             "acceptance": _floats(self.acceptance), "settings": self.settings, "elapsed_s": self.elapsed_s,
             "summary": summary.astype(object).where(summary.notna(), None).to_dict(orient="records"),
+            "coefficients": (None if self.coefficients is None else self.coefficients.astype(object)
+                             .where(self.coefficients.notna(), None).to_dict(orient="records")),
         }
 
     def simulate(self, n_replicates: int = 100, design: pd.DataFrame | None = None, seed=None) -> pd.DataFrame:
@@ -158,13 +188,41 @@ def _individual_table(phi: np.ndarray, names, data: GrowthData) -> pd.DataFrame:
     return table[[p for p in ("Kd", "F", "Kg", "V0")]]
 
 
-def build_results(*, estimator, data: GrowthData, names, mu, omega2, a, b, fisher, mean_phi, cov_phi, mean_psi,
-                  mode_phi, loglik, loglik_lesion, trajectory, n_chains, acceptance, initial,
-                  elapsed_s) -> SAEMResults:
+def coefficient_table(design: CovariateDesign, beta: dict, se: np.ndarray) -> pd.DataFrame:
+    """Tidy table of the coefficients (model scale): term, parameter, covariate, level, estimate, SE, z, p, CI."""
+    rows = []
+    for term, estimate, s in zip(design.all_terms(), np.concatenate([beta[p] for p in design.names]), se):
+        z = estimate / s if s > 0 else np.nan
+        rows.append({"term": term.label, "parameter": term.parameter, "scale": TRANSFORMS[term.parameter],
+                     "covariate": term.covariate or "(intercept)", "level": term.level, "reference": term.reference,
+                     "estimate": float(estimate), "se": float(s), "z": float(z), "p": float(2.0 * norm.sf(abs(z))),
+                     "ci95_lower": float(estimate - _Z95 * s), "ci95_upper": float(estimate + _Z95 * s)})
+    return pd.DataFrame(rows)
+
+
+def likelihood_ratio_test(reduced: SAEMResults, full: SAEMResults) -> dict:
+    """Likelihood-ratio test of nested fits (log-likelihoods by importance sampling): chi-square on the extra
+    parameters. The two fits must share the data (lesions and observations)."""
+    if (reduced.n_lesions, reduced.n_obs) != (full.n_lesions, full.n_obs):
+        raise ValueError("likelihood_ratio_test: the fits are of different data "
+                         f"({reduced.n_lesions} vs {full.n_lesions} lesions, {reduced.n_obs} vs {full.n_obs} rows)")
+    df = full.n_parameters - reduced.n_parameters
+    if df <= 0:
+        raise ValueError(f"likelihood_ratio_test: the full model must have more parameters than the reduced one "
+                         f"({full.n_parameters} vs {reduced.n_parameters})")
+    statistic = 2.0 * (full.loglik - reduced.loglik)
+    return {"statistic": float(statistic), "df": int(df), "p": float(chi2.sf(max(statistic, 0.0), df))}
+
+
+def build_results(*, estimator, data: GrowthData, names, design: CovariateDesign, beta: dict, mu_lesion, omega2, a,
+                  b, fisher, mean_phi, cov_phi, mean_psi, mode_phi, loglik, loglik_lesion, trajectory, n_chains,
+                  acceptance, initial, elapsed_s) -> SAEMResults:
     """Assemble ``SAEMResults`` from the final state of a fit."""
     combined = estimator.error_model == "combined"
     error_names = ("a", "b") if combined else ("b",)
-    cov_names = tuple([f"mu_{p}" for p in names] + [f"omega2_{p}" for p in names] + list(error_names))
+    terms = design.all_terms()
+    K = len(terms)
+    cov_names = tuple([t.label for t in terms] + [f"omega2_{p}" for p in names] + list(error_names))
     try:
         covariance = np.linalg.inv(fisher)
     except np.linalg.LinAlgError:
@@ -173,16 +231,20 @@ def build_results(*, estimator, data: GrowthData, names, mu, omega2, a, b, fishe
     variances[variances < 0] = np.nan
     se = np.sqrt(variances)
     P = len(names)
+    mu = np.array([beta[p][0] for p in names])
+    intercept_se = se[[cov_names.index(f"mu_{p}") for p in names]]
     population = {p: float(from_phi(p, m)) for p, m in zip(names, mu)}
-    population_se = {p: float(natural_derivative(p, m) * s) for p, m, s in zip(names, mu, se[:P])}
+    population_se = {p: float(natural_derivative(p, m) * s) for p, m, s in zip(names, mu, intercept_se)}
     population_ci = {p: (float(from_phi(p, m - _Z95 * s)), float(from_phi(p, m + _Z95 * s)))
-                     for p, m, s in zip(names, mu, se[:P])}
+                     for p, m, s in zip(names, mu, intercept_se)}
     omega = {p: float(math.sqrt(w)) for p, w in zip(names, omega2)}
-    omega_se = {p: float(s / (2.0 * math.sqrt(w))) for p, w, s in zip(names, omega2, se[P:2 * P])}
+    omega_se = {p: float(s / (2.0 * math.sqrt(w))) for p, w, s in zip(names, omega2, se[K:K + P])}
     error = {"a": float(a), "b": float(b)} if combined else {"b": float(b)}
-    error_se = dict(zip(error_names, map(float, se[2 * P:])))
+    error_se = dict(zip(error_names, map(float, se[K + P:])))
+    coefficients = coefficient_table(design, beta, se[:K])
+    typical = _individual_table(mu_lesion, names, data)
 
-    eta_mode = mode_phi - np.asarray(mu)[:, None]
+    eta_mode = mode_phi - mu_lesion
     shrinkage = {p: float(100.0 * (1.0 - np.var(eta_mode[i]) / omega2[i])) for i, p in enumerate(names)}
 
     individual = _individual_table(mode_phi, names, data)
@@ -194,7 +256,7 @@ def build_results(*, estimator, data: GrowthData, names, mu, omega2, a, b, fishe
     frame = data.frame
     subject = frame["subject"].to_numpy()
     t = frame["time"].to_numpy()
-    pop_v0 = population["V0"] if "V0" in population else data.baseline[subject]
+    pop_v0 = typical["V0"].to_numpy()[subject]
 
     def curve(table):
         return predict_volume(t, table["V0"].to_numpy()[subject], table["Kd"].to_numpy()[subject],
@@ -208,7 +270,7 @@ def build_results(*, estimator, data: GrowthData, names, mu, omega2, a, b, fishe
         estimator.value_col: frame["y"].to_numpy(),
         estimator.censored_col: frame["censored"].to_numpy(),
         "in_likelihood": in_likelihood,
-        "pred": predict_volume(t, pop_v0, population["Kd"], population["F"], population["Kg"]),
+        "pred": predict_volume(t, pop_v0, *(typical[p].to_numpy()[subject] for p in ("Kd", "F", "Kg"))),
         "ipred": curve(individual),
         "ipred_mean": curve(individual_mean),
     }, index=frame.index).sort_index()
@@ -220,6 +282,7 @@ def build_results(*, estimator, data: GrowthData, names, mu, omega2, a, b, fishe
         "random_state": (estimator.random_state if isinstance(estimator.random_state, (int, type(None)))
                          else "Generator"),
         "loq": float(estimator.loq), "initial": {k: float(v) for k, v in initial.items()},
+        "covariates": design.covariates, "references": {c: levels[0] for c, levels in design.levels.items()},
         "columns": {"lesion": estimator.lesion_col, "time": estimator.time_col, "value": estimator.value_col,
                     "censored": estimator.censored_col},
     }
@@ -232,6 +295,7 @@ def build_results(*, estimator, data: GrowthData, names, mu, omega2, a, b, fishe
         n_lesions=data.n_lesions, n_obs=data.n_obs, n_censored=data.n_censored, n_dropped_blq=data.n_dropped_blq,
         n_chains=int(n_chains), acceptance={k: float(v) for k, v in acceptance.items()}, settings=settings,
         elapsed_s=float(elapsed_s), conditional_mean_phi=mean_phi, conditional_cov_phi=cov_phi,
+        coefficients=coefficients, typical=typical, design=design,
     )
 
 
@@ -256,7 +320,14 @@ def simulate_from_fit(results: SAEMResults, n_replicates: int = 100, design: pd.
     names = results.parameter_names
     draws = {}
     for p in names:
-        mu = float(to_phi(p, results.population[p]))
+        if results.has_covariates:
+            unknown = ~lesions.isin(results.typical.index)
+            if unknown.any():
+                raise ValueError(f"design names lesions the covariate fit did not see (their typical values are "
+                                 f"unknown): {list(lesions[unknown][:5])}")
+            mu = to_phi(p, results.typical[p].reindex(lesions).to_numpy())
+        else:
+            mu = float(to_phi(p, results.population[p]))
         draws[p] = from_phi(p, mu + results.omega[p] * rng.standard_normal((n_replicates, len(lesions))))
     if "V0" not in names:
         baseline = results.individual["V0"].reindex(lesions).to_numpy()

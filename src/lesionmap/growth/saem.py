@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from lesionmap.growth.covariates import CovariateDesign, build_design
 from lesionmap.growth.data import CENSORING_METHODS, GrowthData, prepare_growth_data
 from lesionmap.growth.likelihood import (
     ChainLikelihood,
@@ -54,6 +55,14 @@ class SAEM:
 
     Parameters
     ----------
+    covariates : dict or None
+        Covariates on the typical values, as Monolix and saemix put them: a mapping parameter -> covariate
+        columns, e.g. ``{"Kg": ["organ", "treatment_group"]}`` for log Kg = mu + beta_organ + beta_TAR + eta.
+        Categorical columns enter as level indicators against a reference level, numeric ones as they are.
+        The columns come from ``fit(..., covariate_table=)`` or, without one, from the measurement table
+        (constant within a lesion). None: no covariates (each parameter has one typical value).
+    references : dict or None
+        Reference level of each categorical covariate (default: its most frequent level).
     estimate_v0 : bool
         Estimate V0 with its own random effect (four parameters); by default V0 is fixed at each lesion's
         observed baseline volume and only Kd, F, Kg are estimated (the paper's model).
@@ -101,6 +110,8 @@ class SAEM:
     def __init__(
         self,
         *,
+        covariates: dict | None = None,
+        references: dict | None = None,
         estimate_v0: bool = False,
         error_model: str = "proportional",
         censoring: str = "M3",
@@ -126,6 +137,8 @@ class SAEM:
         value_col: str = "volume_mm3",
         censored_col: str = "blq",
     ):
+        self.covariates = covariates
+        self.references = references
         self.estimate_v0 = estimate_v0
         self.error_model = error_model
         self.censoring = censoring
@@ -184,14 +197,27 @@ class SAEM:
         return values
 
     # ------------------------------------------------------------------------------------------------
-    def fit(self, df: pd.DataFrame) -> SAEMResults:
-        """Fit the model to a long measurement table; returns the results (also kept as ``results_``)."""
+    def design(self, data: GrowthData, df: pd.DataFrame, covariate_table: pd.DataFrame | None) -> CovariateDesign:
+        """The covariate design over the lesions of ``data`` (see ``lesionmap.growth.covariates``)."""
+        if covariate_table is None and self.covariates:
+            covariate_table = _lesion_covariates(df, self.lesion_col,
+                                                 sorted({c for cols in self.covariates.values() for c in cols}))
+        return build_design(self.parameter_names, data.lesion_ids, self.covariates, covariate_table,
+                            self.references, lesion_col=self.lesion_col)
+
+    def fit(self, df: pd.DataFrame, covariate_table: pd.DataFrame | None = None) -> SAEMResults:
+        """Fit the model to a long measurement table; returns the results (also kept as ``results_``).
+
+        ``covariate_table``: one row per lesion (indexed by lesion id, or with the lesion column) holding the
+        columns named in ``covariates``; by default they are read from ``df``.
+        """
         self._check()
         started = time.perf_counter()
         data = self.prepare(df)
         if data.n_obs == 0:
             raise ValueError("no observations left to fit (every lesion has only its baseline scan)")
-        run = _SAEMRun(self, data)
+        design = self.design(data, df, covariate_table)
+        run = _SAEMRun(self, data, design=design)
         run.iterate()
         results = run.finish(started)
         self.results_ = results
@@ -206,6 +232,9 @@ class SAEM:
         Student t (4 d.f.) with these moments, as in saemix. Uses this estimator's data settings.
         """
         self._check()
+        if self.covariates:
+            raise ValueError("loglik at fixed parameters takes typical values without covariates; a covariate "
+                             "fit reports its own log-likelihood (results.loglik)")
         data = self.prepare(df)
         rng = np.random.default_rng(random_state)
         run = _SAEMRun(self, data, rng=rng, parameters=parameters)
@@ -214,6 +243,22 @@ class SAEM:
         total, _ = importance_sampling_loglik(data, run.names, run.mu, run.omega2, run.a, run.b, mean_phi,
                                               _proposal_covariance(cov_phi, run.omega2), n_samples, rng)
         return total
+
+
+def _lesion_covariates(df: pd.DataFrame, lesion_col: str, columns: list) -> pd.DataFrame:
+    """One row per lesion of the covariate ``columns`` of a long table, which must be constant within a lesion."""
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"covariates name column(s) {missing} that are neither in the measurement table nor in a "
+                         f"covariate_table; measurement columns are {list(df.columns)}")
+    table = df[[lesion_col, *columns]]
+    varying = table.groupby(lesion_col, sort=False)[columns].nunique(dropna=False).gt(1)
+    for column in columns:
+        if varying[column].any():
+            lesions = list(varying.index[varying[column]][:5])
+            raise ValueError(f"column '{column}': a covariate must be constant within a lesion; it changes within "
+                             f"lesion(s) {lesions}")
+    return table.drop_duplicates(lesion_col).set_index(lesion_col)
 
 
 def _proposal_covariance(cov: np.ndarray, omega2: np.ndarray) -> np.ndarray:
@@ -227,7 +272,7 @@ class _SAEMRun:
     """The state of one SAEM fit (kept apart from the estimator, whose attributes are its settings)."""
 
     def __init__(self, est: SAEM, data: GrowthData, rng: np.random.Generator | None = None,
-                 parameters: GrowthParameters | None = None):
+                 parameters: GrowthParameters | None = None, design: CovariateDesign | None = None):
         self.est = est
         self.data = data
         self.names = est.parameter_names
@@ -252,21 +297,30 @@ class _SAEMRun:
             self.mu = parameters.mu(self.names)
             self.omega2 = parameters.omega_vector(self.names) ** 2
             self.a, self.b = (float(parameters.a) if self.combined else 0.0), float(parameters.b)
+        self.design = design if design is not None else build_design(self.names, data.lesion_ids, None, None)
+        X = self.design.matrices
+        # beta_p = (X'X)^-1 X' E[phi_p]: the M-step of a linear Gaussian model on the sufficient statistics
+        self.regression = {p: np.linalg.solve(X[p].T @ X[p], X[p].T) for p in self.names}
+        self.lesion_of_subject = np.tile(np.arange(self.n_lesions), self.n_chains)
+        self.design_by_subject = {p: np.ascontiguousarray(X[p][self.lesion_of_subject].T) for p in self.names}
+        self.gram = {p: X[p].T @ X[p] for p in self.names}
+        self.beta = {p: np.r_[m, np.zeros(X[p].shape[1] - 1)] for p, m in zip(self.names, self.mu)}
+        self._set_typical()
 
-        self.phi = np.repeat(self.mu[:, None], self.n_subjects, axis=1)
+        self.phi = np.array(self.mu_subject, dtype=float, copy=True)
         self.state = self.lik.state(self.phi)
         self.g = self.lik.growth(self.state.Kg)
         self.d = self.lik.decay(self.state.Kd)
         self.rw_scale = np.repeat(np.sqrt(self.omega2)[:, None] * est.rw_init, self.n_par, axis=1)
 
-        self.stat1 = np.zeros(self.n_par)
+        self.stat1 = np.zeros((self.n_par, self.n_lesions))
         self.stat2 = np.zeros(self.n_par)
         self.stat_res = 0.0
         self.trajectory: list[tuple] = []
         self.acceptance = np.zeros(3)
         self.proposals = np.zeros(3)
 
-        n_fim = 2 * self.n_par + (2 if self.combined else 1)
+        n_fim = self.design.n_coefficients + self.n_par + (2 if self.combined else 1)
         self.fim_outer = np.zeros((n_fim, n_fim))
         self.score_halves = np.zeros((2, n_fim, self.n_lesions))
         self.half_counts = np.zeros(2)
@@ -275,6 +329,12 @@ class _SAEMRun:
         self.sum_psi = np.zeros((self.n_par, self.n_lesions))
         self.n_smooth = 0
         self.n_moments = 0
+
+    def _set_typical(self):
+        """Each lesion's (and subject's) typical phi x_i' beta, and mu: the typical values at the reference levels."""
+        self.mu_lesion = self.design.linear_predictor(self.beta)
+        self.mu_subject = self.mu_lesion[:, self.lesion_of_subject]
+        self.mu = np.array([self.beta[p][0] for p in self.names])
 
     # -- E-step -----------------------------------------------------------------------------------------
     def _propose(self, rows: tuple, phi_rows: np.ndarray):
@@ -331,7 +391,7 @@ class _SAEMRun:
         self.ll = self.lik.loglik(self.state, self.g, self.d, self.a, self.b)
         all_rows = tuple(range(P))
         for _ in range(n1):
-            phi_rows = self.mu[:, None] + sd[:, None] * self._normal(P)
+            phi_rows = self.mu_subject + sd[:, None] * self._normal(P)
             self.acceptance[0] += self._metropolis(self._propose_and_ratio(all_rows, phi_rows), all_rows, phi_rows)
             self.proposals[0] += 1
         if n2:
@@ -367,7 +427,7 @@ class _SAEMRun:
         current = self.phi[rows_l]
         phi_rows = current + step
         # eta_new^2 - eta_old^2 = step (step + 2 eta_old)
-        twice_eta = current - self.mu[rows_l, None]
+        twice_eta = current - self.mu_subject[rows_l]
         twice_eta *= 2.0
         twice_eta += step
         twice_eta *= step
@@ -398,10 +458,12 @@ class _SAEMRun:
     def _mstep(self, iteration: int, step: float):
         C, N, P = self.n_chains, self.n_lesions, self.n_par
         phi = self.phi.reshape(P, C, N)
-        self.stat1 += step * (phi.sum(axis=2).mean(axis=1) - self.stat1)
+        self.stat1 += step * (phi.mean(axis=1) - self.stat1)
         self.stat2 += step * ((phi * phi).sum(axis=2).mean(axis=1) - self.stat2)
-        mu = self.stat1 / N
-        omega2 = np.maximum(self.stat2 / N - mu * mu, 1e-12)
+        beta = {p: self.regression[p] @ self.stat1[i] for i, p in enumerate(self.names)}
+        typical = self.design.linear_predictor(beta)
+        # sum_i E[(phi_i - x_i' beta)^2] from the statistics: S2 - 2 sum_i S1_i m_i + sum_i m_i^2
+        omega2 = np.maximum((self.stat2 - np.sum(typical * (2.0 * self.stat1 - typical), axis=1)) / N, 1e-12)
         f, y = self.lik.residual_statistics(self.state, self.g, self.d, self.a, self.b, self.rng)
         annealing = iteration <= self.n_annealing
         alpha = self.est.annealing_rate
@@ -418,7 +480,8 @@ class _SAEMRun:
             b_new = math.sqrt(self.stat_res / (self.lik.n_obs / C))
             self.b = max(alpha * self.b, b_new) if annealing else b_new
         self.omega2 = np.maximum(omega2, alpha * self.omega2) if annealing else omega2
-        self.mu = mu
+        self.beta = beta
+        self._set_typical()
 
     # -- smoothing-phase accumulators -------------------------------------------------------------------
     def _accumulate_moments(self):
@@ -441,23 +504,37 @@ class _SAEMRun:
     def _accumulate_fim(self):
         """Louis' formula terms at the current state: sum of H + s s' and per-lesion mean scores."""
         C, N, P = self.n_chains, self.n_lesions, self.n_par
-        eta = self.phi - self.mu[:, None]
+        eta = self.phi - self.mu_subject
         w = self.omega2[:, None]
         s_mu = eta / w
         s_om = -0.5 / w + 0.5 * eta * eta / w**2
+        Xs = self.design_by_subject
+        sizes = [Xs[p].shape[0] for p in self.names]
+        K = sum(sizes)
+        n_fim = K + P + (2 if self.combined else 1)
+        scores = np.empty((n_fim, self.n_subjects))
+        start = 0
+        for i, p in enumerate(self.names):
+            np.multiply(Xs[p], s_mu[i], out=scores[start:start + sizes[i]])
+            start += sizes[i]
+        scores[K:K + P] = s_om
         f = self.lik.prediction_all(self.state, self.g, self.d).astype(float)
         first, second = residual_derivatives(f, self.lik.y_all.astype(float), self.lik.censored_all, self.a, self.b,
                                              self.est.error_model)
         s_res = np.stack([np.bincount(self.lik.subject_all, weights=q, minlength=self.n_subjects) for q in first])
         h_res = second.sum(axis=1)
-        scores = np.vstack([s_mu, s_om, s_res])
-        n_fim = scores.shape[0]
+        scores[K + P:] = s_res
         hess = np.zeros((n_fim, n_fim))
         idx = np.arange(P)
-        hess[idx, idx] = -self.n_subjects / self.omega2
-        hess[idx, P + idx] = hess[P + idx, idx] = -np.sum(eta, axis=1) / self.omega2**2
-        hess[P + idx, P + idx] = self.n_subjects * 0.5 / self.omega2**2 - np.sum(eta * eta, axis=1) / self.omega2**3
-        r0 = 2 * P
+        start = 0
+        for i, p in enumerate(self.names):
+            block = slice(start, start + sizes[i])
+            hess[block, block] = -C * self.gram[p] / self.omega2[i]
+            cross = -(Xs[p] @ eta[i]) / self.omega2[i] ** 2
+            hess[block, K + i] = hess[K + i, block] = cross
+            start += sizes[i]
+        hess[K + idx, K + idx] = self.n_subjects * 0.5 / self.omega2**2 - np.sum(eta * eta, axis=1) / self.omega2**3
+        r0 = K + P
         if self.combined:
             hess[r0, r0], hess[r0, r0 + 1], hess[r0 + 1, r0 + 1] = h_res
             hess[r0 + 1, r0] = h_res[1]
@@ -514,19 +591,20 @@ class _SAEMRun:
         est, data = self.est, self.data
         names = self.names
         mean_phi, cov_phi, mean_psi = self.conditional_moments()
-        mode, hessian = conditional_mode(mean_phi, names, data, self.mu, self.omega2, self.a, self.b)
+        mode, hessian = conditional_mode(mean_phi, names, data, self.mu_lesion, self.omega2, self.a, self.b)
         loglik = math.nan
         loglik_lesion = np.full(self.n_lesions, np.nan)
         if est.n_is_samples > 0:
             loglik, loglik_lesion = importance_sampling_loglik(
-                data, names, self.mu, self.omega2, self.a, self.b, mean_phi,
+                data, names, self.mu_lesion, self.omega2, self.a, self.b, mean_phi,
                 _proposal_covariance(cov_phi, self.omega2), int(est.n_is_samples), self.rng, dtype=est.dtype)
         columns = ["iteration", "phase", *names, *[f"omega_{p}" for p in names], "a", "b"]
         trajectory = pd.DataFrame(self.trajectory, columns=columns)
         if not self.combined:
             trajectory = trajectory.drop(columns="a")
         return build_results(
-            estimator=est, data=data, names=names, mu=self.mu, omega2=self.omega2, a=self.a, b=self.b,
+            estimator=est, data=data, names=names, design=self.design, beta=self.beta, mu_lesion=self.mu_lesion,
+            omega2=self.omega2, a=self.a, b=self.b,
             fisher=self.fisher_information(), mean_phi=mean_phi, cov_phi=cov_phi, mean_psi=mean_psi,
             mode_phi=mode, loglik=loglik, loglik_lesion=loglik_lesion, trajectory=trajectory,
             n_chains=self.n_chains,

@@ -14,7 +14,7 @@ from lesionmap.cli import main
 from lesionmap.cohort import load_spec, simulate, write_sdtm
 from lesionmap.runner import chapter_notebooks
 
-from test_book import ROOT
+from conftest import ROOT
 
 PATIENTS = 150
 

@@ -10,8 +10,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 
+from conftest import ROOT
 from lesionmap.runner import BuildOptions, build, chapter_notebooks, toc_documents
 
 SMALL_COHORT = 160

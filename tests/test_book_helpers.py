@@ -40,10 +40,18 @@ def test_format_number_and_p():
 
 def test_save_results_writes_plain_json(tmp_path):
     ctx = book.Context.from_parameters("mcrc", 10, 3, tmp_path)
-    path = book.save_results(ctx, "demo", {"a": np.int64(3), "b": np.float64(0.5), "c": float("nan"),
-                                           "d": {"x": np.array([1, 2])}})
-    assert json.loads(path.read_text()) == {"cohort": "mcrc", "n_patients": 10, "seed": 3, "a": 3, "b": 0.5,
-                                            "c": None, "d": {"x": [1, 2]}}
+    path = book.save_results(
+        ctx, "demo", {"a": np.int64(3), "b": np.float64(0.5), "c": float("nan"), "d": {"x": np.array([1, 2])}}
+    )
+    assert json.loads(path.read_text()) == {
+        "cohort": "mcrc",
+        "n_patients": 10,
+        "seed": 3,
+        "a": 3,
+        "b": 0.5,
+        "c": None,
+        "d": {"x": [1, 2]},
+    }
 
 
 def test_results_are_keyed_by_run(tmp_path, monkeypatch):

@@ -53,8 +53,15 @@ def test_check_without_a_built_book_says_what_to_do(tmp_path, capsys):
     assert "run 'python -m lesionmap build' first" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv, level", [(["check"], logging.INFO), (["-v", "check"], logging.DEBUG),
-                                         (["check", "-q"], logging.WARNING), (["-q", "check"], logging.WARNING)])
+@pytest.mark.parametrize(
+    "argv, level",
+    [
+        (["check"], logging.INFO),
+        (["-v", "check"], logging.DEBUG),
+        (["check", "-q"], logging.WARNING),
+        (["-q", "check"], logging.WARNING),
+    ],
+)
 def test_verbosity_options_set_the_log_level(argv, level, tmp_path):
     main([*argv, "--build-dir", str(tmp_path)])
     assert logging.getLogger("lesionmap").level == level

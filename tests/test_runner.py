@@ -1,8 +1,8 @@
 """The book runner's scheduling, parameters, kernel environment and time table (no chapter is executed)."""
 
 import pytest
-from conftest import ROOT
 
+from conftest import ROOT
 from lesionmap import logs
 from lesionmap.config import NOTEBOOK_ENV
 from lesionmap.runner import (
@@ -36,8 +36,9 @@ def test_teaching_profile_scales_the_real_data_appendix():
     assert teaching["saem_k1"] < int(own["saem_k1"]) and "saem_k1" not in full
     given = BuildOptions(n_patients=300, parameters={"saem_k1": 400}).parameters_for("book/appendix/real_data", own)
     assert given["saem_k1"] == 400, "a parameter given with -p wins over the profile"
-    chain = BuildOptions(n_patients=300).parameters_for("book/chapters/01_data", notebook_parameters(
-        "book/chapters/01_data", ROOT))
+    chain = BuildOptions(n_patients=300).parameters_for(
+        "book/chapters/01_data", notebook_parameters("book/chapters/01_data", ROOT)
+    )
     assert chain == {"cohort": "mcrc", "n_patients": 300, "seed": BuildOptions().seed, "build_dir": "_build"}
 
 
@@ -64,8 +65,9 @@ def test_progress_is_quiet_in_a_notebook_kernel(monkeypatch):
     assert not logs.progress_enabled(open(__file__))
 
 
-@pytest.mark.parametrize("record", [{"chapter_seconds": {"a/b": 1.25, "a/longer_name": 10.0},
-                                     "execute_seconds": 9.5, "render_seconds": 2.0}])
+@pytest.mark.parametrize(
+    "record", [{"chapter_seconds": {"a/b": 1.25, "a/longer_name": 10.0}, "execute_seconds": 9.5, "render_seconds": 2.0}]
+)
 def test_timing_table(record):
     table = timing_table(record).splitlines()
     assert table[0].split() == ["chapter", "seconds"]

@@ -4,10 +4,11 @@ import re
 import tomllib
 
 import yaml
-from conftest import ROOT
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
+
+from conftest import ROOT
 
 LOCK = ROOT / "requirements.txt"
 #: How uv marks a requirement that pyproject.toml declares directly.
@@ -71,8 +72,19 @@ def test_whole_stack_is_pinned_with_offline_safe_versions():
     pins = pinned()
     assert pins["jupyter-book"] == "1.0.4.post1"
     assert int(pins["pandas"].split(".")[0]) == 2
-    for package in ("papermill", "jupytext", "altair", "vl-convert-python", "lifelines", "scikit-learn",
-                    "scikit-posthocs", "pyreadstat", "pandera", "django-static-mathjax", "pytest"):
+    for package in (
+        "papermill",
+        "jupytext",
+        "altair",
+        "vl-convert-python",
+        "lifelines",
+        "scikit-learn",
+        "scikit-posthocs",
+        "pyreadstat",
+        "pandera",
+        "django-static-mathjax",
+        "pytest",
+    ):
         assert package in pins, f"{package} missing from requirements.txt"
 
 

@@ -165,11 +165,13 @@ def run_check(args) -> int:
     reports = check_book(html, screenshots=screenshots)
     for report in reports:
         status = "ok" if report.ok else "FAILED"
-        print(f"{status:6} {report.path.relative_to(html.resolve())}: {report.charts_drawn}/{report.charts} charts drawn"
+        page = report.path.relative_to(html.resolve())
+        print(f"{status:6} {page}: {report.charts_drawn}/{report.charts} charts drawn"
               + "".join(f"\n       console: {m}" for m in report.console_errors)
               + "".join(f"\n       remote: {m}" for m in report.remote_resources))
     failed = sum(not r.ok for r in reports)
-    print(f"{len(reports)} pages, {sum(r.charts for r in reports)} charts, {failed} failed; screenshots in {screenshots}")
+    charts = sum(r.charts for r in reports)
+    print(f"{len(reports)} pages, {charts} charts, {failed} failed; screenshots in {screenshots}")
     return 1 if failed else 0
 
 

@@ -44,10 +44,17 @@ def progress_enabled(stream=None) -> bool:
     return bool(getattr(stream, "isatty", lambda: False)())
 
 
-def progress(iterable: Iterable | None = None, *, total: int | None = None, desc: str | None = None,
-             unit: str = "it", leave: bool = False):
+def progress(
+    iterable: Iterable | None = None,
+    *,
+    total: int | None = None,
+    desc: str | None = None,
+    unit: str = "it",
+    leave: bool = False,
+):
     """A tqdm progress bar over ``iterable`` (or a manual one with ``total``), disabled where it would be noise."""
     from tqdm import tqdm
 
-    return tqdm(iterable, total=total, desc=desc, unit=unit, leave=leave, disable=not progress_enabled(),
-                dynamic_ncols=True)
+    return tqdm(
+        iterable, total=total, desc=desc, unit=unit, leave=leave, disable=not progress_enabled(), dynamic_ncols=True
+    )

@@ -44,7 +44,8 @@ def vega_bundle_source() -> str:
     bundle = vl_convert.javascript_bundle(vl_version=vl_version)
     if "window.vegaEmbed" not in bundle:
         raise RuntimeError("vl-convert's JavaScript bundle no longer sets window.vegaEmbed; update offline.py")
-    return f"/* Vega, Vega-Lite {vl_version}, Vega-Embed: bundled by vl-convert-python */\n(function(){{\n{bundle}\n}})();\n"
+    header = f"/* Vega, Vega-Lite {vl_version}, Vega-Embed: bundled by vl-convert-python */"
+    return f"{header}\n(function(){{\n{bundle}\n}})();\n"
 
 
 def vega_debug_source() -> str:

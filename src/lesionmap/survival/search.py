@@ -28,8 +28,9 @@ COXME_LOG_VARIANCE_LIMIT = 36.0
 BRENT_LOG_VARIANCE_BOUNDS = (float(np.log(1e-8)), float(np.log(100.0)))
 
 
-def variable_metric_minimise(fn: Callable[[np.ndarray], float], x0, reltol: float = 1e-5, ndeps: float = 1e-3,
-                             max_iter: int = 100) -> np.ndarray:
+def variable_metric_minimise(
+    fn: Callable[[np.ndarray], float], x0, reltol: float = 1e-5, ndeps: float = 1e-3, max_iter: int = 100
+) -> np.ndarray:
     """Minimise ``fn`` as R's ``optim(method = "BFGS")`` does, with its finite-difference gradient.
 
     Nash's variable-metric method (Compact Numerical Methods, 1990, Algorithm 21): BFGS updates of an inverse
@@ -89,8 +90,10 @@ def variable_metric_minimise(fn: Callable[[np.ndarray], float], x0, reltol: floa
                 if d1 > 0:
                     projected = inverse_hessian @ change
                     d2 = 1.0 + (projected @ change) / d1
-                    inverse_hessian = inverse_hessian + (d2 * np.outer(moved, moved) - np.outer(projected, moved)
-                                                         - np.outer(moved, projected)) / d1
+                    inverse_hessian = (
+                        inverse_hessian
+                        + (d2 * np.outer(moved, moved) - np.outer(projected, moved) - np.outer(moved, projected)) / d1
+                    )
                 else:
                     last_restart = gradient_count
             elif last_restart < gradient_count:
@@ -165,6 +168,7 @@ def _brent_search(integrated: Callable[[float], float], tol: float) -> float:
         best = int(np.argmin(values))
     if not 0 < best < len(grid) - 1:
         return float(grid[best])
-    result = optimize.minimize_scalar(objective, bracket=(grid[best - 1], grid[best], grid[best + 1]),
-                                      method="brent", tol=tol)
+    result = optimize.minimize_scalar(
+        objective, bracket=(grid[best - 1], grid[best], grid[best + 1]), method="brent", tol=tol
+    )
     return float(np.clip(result.x, low, high)) if result.fun <= values[best] else float(grid[best])

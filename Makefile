@@ -31,9 +31,14 @@ FIND_LINKS ?= $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.
 
 .PHONY: book test test-slow bench check venv clean lint format lock
 
+# The venv holds exactly the lock: packages the lock no longer lists are removed (a stale one can cost seconds
+# of import time in every chapter's kernel).
 $(STAMP): $(LOCK) pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r $(LOCK)
+	$(PY) -m pip freeze --exclude-editable | sed 's/[ =@].*//' | tr 'A-Z_.' 'a-z--' | sort > $(VENV)/.installed
+	grep -E '^[A-Za-z0-9]' $(LOCK) | sed 's/[ =\[].*//' | tr 'A-Z_.' 'a-z--' | sort > $(VENV)/.locked
+	comm -23 $(VENV)/.installed $(VENV)/.locked | xargs -r $(PY) -m pip uninstall --quiet -y
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 

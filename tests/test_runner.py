@@ -1,5 +1,7 @@
 """The book runner's scheduling, parameters, kernel environment and time table (no chapter is executed)."""
 
+import ast
+
 import pytest
 
 from conftest import ROOT
@@ -28,9 +30,17 @@ def test_standalone_appendices_run_beside_the_chain_and_the_build_record_last():
     assert sorted(scheduled) == sorted(chapters) and len(scheduled) == len(set(scheduled))
 
 
+def test_teaching_profile_sets_only_parameters_the_chapters_take():
+    chapters = {doc.rsplit("/", 1)[-1]: doc for doc in chapter_notebooks(ROOT)}
+    for name, profile in TEACHING_PARAMETERS.items():
+        own = notebook_parameters(chapters[name], ROOT)
+        assert set(profile) <= set(own), (name, set(profile) - set(own))
+        for key, value in profile.items():
+            assert value < ast.literal_eval(own[key]), f"{name}: the teaching profile must lighten {key}"
+
+
 def test_teaching_profile_scales_the_real_data_appendix():
     own = notebook_parameters("book/appendix/real_data", ROOT)
-    assert set(TEACHING_PARAMETERS["real_data"]) <= set(own)
     teaching = BuildOptions(n_patients=300).parameters_for("book/appendix/real_data", own)
     full = BuildOptions(n_patients=0).parameters_for("book/appendix/real_data", own)
     assert teaching["saem_k1"] < int(own["saem_k1"]) and "saem_k1" not in full

@@ -57,9 +57,17 @@ STANDALONE_CHAPTERS = ("real_data", "validation")
 #: Chapters that report on the whole build (timings, parameters): they run after every other chapter.
 CLOSING_CHAPTERS = ("reproducibility",)
 
-#: Parameters of the teaching profile (``n_patients`` between 1 and ``TEACHING_MAX_PATIENTS``), by chapter: the
-#: real-data appendix fits its fixed 1,472 patients with fewer SAEM iterations. A value given with ``-p`` wins.
-TEACHING_PARAMETERS = {"real_data": {"saem_k1": 150, "saem_k2": 50}}
+#: Parameters of the teaching profile (``n_patients`` between 1 and ``TEACHING_MAX_PATIENTS``), by chapter, so that
+#: a class gets the whole book in about a minute: half of saemix's SAEM iterations (enough for a few hundred
+#: patients; the real-data appendix fits its fixed 1,472 patients), fewer simulated replicates, k up to 8,
+#: fewer resamples. The chapters glue every one of these values into their prose, and the build record lists
+#: them. A value given with ``-p`` wins.
+TEACHING_PARAMETERS = {
+    "02_growth": {"saem_k1": 150, "saem_k2": 50, "vpc_replicates": 50},
+    "04_sequences": {"k_max": 8, "stability_bootstrap": 3},
+    "06_prediction": {"inner_folds": 3, "permutation_repeats": 3},
+    "real_data": {"saem_k1": 150, "saem_k2": 50},
+}
 
 
 class BuildError(RuntimeError):
@@ -91,12 +99,17 @@ class BuildOptions:
         """The key of this run's folder: cohort, size, seed and the chapter parameters given."""
         return run_key(self.cohort, self.n_patients, self.seed, self.parameters)
 
+    def profile_parameters(self, doc: str) -> dict:
+        """What the teaching profile sets in one chapter (empty for a full build), less what ``-p`` gives."""
+        profile = TEACHING_PARAMETERS.get(Path(doc).name, {}) if self.teaching else {}
+        return {k: v for k, v in profile.items() if k not in self.parameters}
+
     def parameters_for(self, doc: str, own: dict) -> dict:
         """The papermill parameters of one chapter: the common ones it takes, its teaching profile, ``-p``."""
         common = {k: v for k, v in self.chapter_parameters().items() if k in own}
-        profile = TEACHING_PARAMETERS.get(Path(doc).name, {}) if self.teaching else {}
+        profile = {k: v for k, v in self.profile_parameters(doc).items() if k in own}
         given = {k: v for k, v in self.parameters.items() if k in own}
-        return {**common, **{k: v for k, v in profile.items() if k in own}, **given}
+        return {**common, **profile, **given}
 
     def chapter_parameters(self) -> dict:
         """The papermill parameters every chapter receives."""
@@ -352,6 +365,7 @@ def build(options: BuildOptions) -> dict:
         {
             "run": options.run_key,
             "profile": "teaching" if options.teaching else "full",
+            "profile_parameters": {doc: p for doc in chapters if (p := options.profile_parameters(doc))},
             "parameters": options.chapter_parameters(),
             "python": platform.python_version(),
             "machine": f"{platform.machine()}, {platform.system()} {platform.release()}",

@@ -398,6 +398,7 @@ def build(options: BuildOptions) -> dict:
     finally:
         bar.close()
     record["execute_seconds"] = round(time.perf_counter() - start, 1)
+    record["chapter_seconds"] = {doc: timings[doc] for doc in chapter_notebooks(options.root) if doc in timings}
     if options.html:
         log.info("rendering HTML with jupyter-book ...")
         start = time.perf_counter()

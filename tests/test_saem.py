@@ -9,11 +9,10 @@ import pytest
 from scipy.optimize import minimize
 from scipy.special import expit, log_ndtr, logsumexp
 
-from lesionmap.growth import SAEM, GrowthParameters, simulate_from_fit, simulate_growth_data, vpc_table
-from lesionmap.growth.likelihood import conditional_mode
-
 from conftest import SAEM_REFERENCE as REFERENCE
 from conftest import TGI_COLUMNS
+from lesionmap.growth import SAEM, GrowthParameters, simulate_from_fit, simulate_growth_data, vpc_table
+from lesionmap.growth.likelihood import conditional_mode
 
 TGI_START = {"V0": 30.0, "Kd": 0.1, "F": 0.3, "Kg": 0.02}  # per week
 

@@ -8,10 +8,9 @@ import pytest
 from scipy.optimize import minimize
 from scipy.special import expit, log_ndtr, logsumexp
 
-from lesionmap.growth import SAEM, GrowthParameters, simulate_growth_data
-
 from conftest import SAEM_REFERENCE as REFERENCE
 from conftest import TGI_COLUMNS
+from lesionmap.growth import SAEM, GrowthParameters, simulate_growth_data
 
 pytestmark = pytest.mark.slow
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from conftest import ROOT
 from lesionmap.runner import BuildOptions, build, chapter_notebooks, toc_documents
 
-ROOT = Path(__file__).resolve().parents[1]
 SMALL_COHORT = 160
 SEED = 7
 
@@ -33,6 +33,16 @@ def test_every_chapter_ran_with_the_parameters_given(built_book):
         notebook = json.loads((build_dir / "executed" / f"{doc}.ipynb").read_text())
         injected = [c for c in notebook["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
         assert injected and f"seed = {SEED}" in "".join(injected[0]["source"])
+
+
+def test_results_are_kept_per_run_and_shown_for_the_last(built_book):
+    build_dir, record = built_book
+    run = build_dir / "runs" / record["run"]
+    assert record["run"] == f"mcrc-n{SMALL_COHORT}-s{SEED}" and record["profile"] == "teaching"
+    assert (build_dir / "results").resolve() == (run / "results").resolve()
+    assert (build_dir / "executed").resolve() == (run / "executed").resolve()
+    assert (run / "results" / "data.json").exists() and (run / "results" / "build.json").exists()
+    assert record["execute_seconds"] <= sum(record["chapter_seconds"].values()) + 1
 
 
 def test_data_chapter_results(built_book):

@@ -1,11 +1,12 @@
 """The command line: documented commands, one-line errors with a non-zero exit status."""
 
+import logging
 import subprocess
 import sys
 
 import pytest
 
-from lesionmap.cli import main, parse_parameters, UsageError
+from lesionmap.cli import UsageError, main, make_parser, parse_parameters
 
 
 def run(*args):
@@ -17,7 +18,7 @@ def test_help_documents_every_command():
     assert result.returncode == 0
     assert "build" in result.stdout and "simulate" in result.stdout
     build_help = run("build", "--help").stdout
-    for option in ("--cohort", "--n-patients", "--seed", "--chapters", "--parameter"):
+    for option in ("--cohort", "--n-patients", "--seed", "--chapters", "--parameter", "--jobs", "--verbose", "--quiet"):
         assert option in build_help
 
 
@@ -50,3 +51,23 @@ def test_parameters_are_read_as_yaml_scalars():
 def test_check_without_a_built_book_says_what_to_do(tmp_path, capsys):
     assert main(["check", "--build-dir", str(tmp_path)]) == 2
     assert "run 'python -m lesionmap build' first" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, level",
+    [
+        (["check"], logging.INFO),
+        (["-v", "check"], logging.DEBUG),
+        (["check", "-q"], logging.WARNING),
+        (["-q", "check"], logging.WARNING),
+    ],
+)
+def test_verbosity_options_set_the_log_level(argv, level, tmp_path):
+    main([*argv, "--build-dir", str(tmp_path)])
+    assert logging.getLogger("lesionmap").level == level
+
+
+def test_verbose_and_quiet_exclude_each_other(capsys):
+    with pytest.raises(SystemExit):
+        make_parser().parse_args(["build", "-v", "-q"])
+    assert "not allowed with" in capsys.readouterr().err

@@ -2,7 +2,6 @@
 
 import json
 import pickle
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,11 +9,11 @@ import pytest
 from scipy.optimize import minimize
 from scipy.special import expit, log_ndtr, logsumexp
 
+from conftest import SAEM_REFERENCE as REFERENCE
+from conftest import TGI_COLUMNS
 from lesionmap.growth import SAEM, GrowthParameters, simulate_from_fit, simulate_growth_data, vpc_table
 from lesionmap.growth.likelihood import conditional_mode
 
-REFERENCE = Path(__file__).parent / "reference" / "saemix"
-TGI_COLUMNS = {"lesion_col": "id", "time_col": "time", "value_col": "y", "censored_col": "cens", "loq": 5.0}
 TGI_START = {"V0": 30.0, "Kd": 0.1, "F": 0.3, "Kg": 0.02}  # per week
 
 

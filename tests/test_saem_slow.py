@@ -1,8 +1,6 @@
 """Long studies of the SAEM estimator (``make test-slow``): the paper's scale, coverage, 4-D quadrature."""
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,10 +8,9 @@ import pytest
 from scipy.optimize import minimize
 from scipy.special import expit, log_ndtr, logsumexp
 
+from conftest import SAEM_REFERENCE as REFERENCE
+from conftest import TGI_COLUMNS
 from lesionmap.growth import SAEM, GrowthParameters, simulate_growth_data
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_saem import REFERENCE, TGI_COLUMNS  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

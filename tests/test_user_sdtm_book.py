@@ -10,11 +10,10 @@ import shutil
 
 import pytest
 
+from conftest import ROOT
 from lesionmap.cli import main
 from lesionmap.cohort import load_spec, simulate, write_sdtm
 from lesionmap.runner import chapter_notebooks
-
-from test_book import ROOT
 
 PATIENTS = 150
 

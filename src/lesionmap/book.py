@@ -2,7 +2,8 @@
 
 A chapter starts with ``ctx = book.Context.from_parameters(cohort, n_patients, seed, build_dir)``; every
 file it reads or writes lives under ``ctx.artifacts`` (keyed by cohort and parameters, so runs with other
-parameters never overwrite each other) or ``ctx.results_dir``.
+parameters never overwrite each other) or ``ctx.results_dir`` (``<build_dir>/runs/<run key>/results``, keyed
+the same way; the runner points ``<build_dir>/results`` at the last run's).
 """
 
 from __future__ import annotations
@@ -10,15 +11,18 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from lesionmap.cli import SIMULATED_COHORTS
+from lesionmap.config import COHORT_LABELS, DEFAULT_BUILD_DIR, DEFAULT_COHORT, DEFAULT_SEED, SIMULATED_COHORTS
 
-DEFAULT_SEED = 20230417
+#: Environment variable through which the book runner tells each chapter's kernel the key of its run
+#: (the cohort key plus a digest of any non-default chapter parameters).
+RUN_KEY_ENV = "LESIONMAP_RUN_KEY"
 
 
 @dataclass(frozen=True)
@@ -31,8 +35,8 @@ class Context:
     build_dir: Path
 
     @classmethod
-    def from_parameters(cls, cohort: str = "mcrc", n_patients: int = 0, seed: int = DEFAULT_SEED,
-                        build_dir: str | Path = "_build") -> "Context":
+    def from_parameters(cls, cohort: str = DEFAULT_COHORT, n_patients: int = 0, seed: int = DEFAULT_SEED,
+                        build_dir: str | Path = DEFAULT_BUILD_DIR) -> Context:
         """Check the chapter parameters and make the context; a bad value raises a one-line ValueError."""
         if cohort not in SIMULATED_COHORTS and not Path(cohort).is_dir():
             raise ValueError(
@@ -51,7 +55,7 @@ class Context:
     @property
     def cohort_label(self) -> str:
         if self.simulated:
-            return {"mcrc": "simulated mCRC", "mhnscc": "simulated mHNSCC"}[self.cohort]
+            return COHORT_LABELS[self.cohort]
         return f"SDTM data in {Path(self.cohort).name}"
 
     @property
@@ -69,14 +73,35 @@ class Context:
         return path
 
     @property
+    def run_key(self) -> str:
+        """The key of this run: the runner's (cohort, size, seed and chapter parameters) or, for a chapter
+        executed on its own, the cohort key."""
+        return os.environ.get(RUN_KEY_ENV) or self.key
+
+    @property
     def results_dir(self) -> Path:
-        path = self.build_dir / "results"
+        """Where this run's results files go: ``<build_dir>/runs/<run key>/results``."""
+        path = run_folder(self.build_dir, self.run_key) / "results"
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def with_cohort(self, cohort: str) -> "Context":
+    def with_cohort(self, cohort: str) -> Context:
         """The same run on another cohort (e.g. the mHNSCC validation cohort, at its spec's size)."""
         return Context(cohort, 0, self.seed, self.build_dir)
+
+
+def run_folder(build_dir: str | Path, run_key: str) -> Path:
+    """The folder of one run's results and executed notebooks."""
+    return Path(build_dir) / "runs" / run_key
+
+
+def run_key(cohort: str, n_patients: int, seed: int, parameters: dict | None = None) -> str:
+    """A run's key: the cohort key, plus a short digest of the chapter parameters when any is given."""
+    key = Context.from_parameters(cohort, n_patients, seed).key
+    if parameters:
+        digest = hashlib.sha1(json.dumps(parameters, sort_keys=True, default=str).encode()).hexdigest()[:8]
+        key = f"{key}-p{digest}"
+    return key
 
 
 def format_number(value, digits: int | None = None) -> str:
@@ -133,7 +158,7 @@ def _plain(value):
 
 
 def save_results(ctx: Context, chapter: str, results: dict) -> Path:
-    """Write a chapter's key numbers to ``<build_dir>/results/<chapter>.json`` (the numbers its prose quotes)."""
+    """Write a chapter's key numbers to ``<results_dir>/<chapter>.json`` (the numbers its prose quotes)."""
     path = ctx.results_dir / f"{chapter}.json"
     payload = {"cohort": ctx.cohort, "n_patients": ctx.n_patients, "seed": ctx.seed, **_plain(results)}
     path.write_text(json.dumps(payload, indent=2, sort_keys=False), encoding="utf-8")

@@ -7,12 +7,16 @@ what to do, and a non-zero exit status.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
 import yaml
 
-SIMULATED_COHORTS = ("mcrc", "mhnscc")
+from lesionmap import logs
+from lesionmap.config import DEFAULT_BUILD_DIR, DEFAULT_COHORT, DEFAULT_SEED, SIMULATED_COHORTS
+
+log = logging.getLogger(__name__)
 
 
 class UsageError(ValueError):
@@ -51,12 +55,21 @@ def parse_parameters(pairs: list[list[str]] | None) -> dict:
     return parameters
 
 
+def add_verbosity_options(parser: argparse.ArgumentParser, default=argparse.SUPPRESS) -> None:
+    """``-v/--verbose`` (repeatable) and ``-q/--quiet``, accepted before or after the command's name."""
+    noise = parser.add_mutually_exclusive_group()
+    noise.add_argument("-v", "--verbose", action="count", default=default, help="more messages (-vv: debug)")
+    noise.add_argument("-q", "--quiet", action="store_true", default=default if default is argparse.SUPPRESS
+                       else False, help="warnings and errors only, no progress bars")
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m lesionmap",
         description="lesionmap: build the executable monograph of Zhou et al. (Nat Commun 2023), "
         "or write a simulated cohort as CDISC SDTM.",
     )
+    add_verbosity_options(parser, default=0)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     build = commands.add_parser(
@@ -66,7 +79,7 @@ def make_parser() -> argparse.ArgumentParser:
         "them with jupyter-book (strict: -W -n) into _build/book/_build/html/.",
     )
     build.add_argument(
-        "--cohort", type=cohort_argument, default="mcrc",
+        "--cohort", type=cohort_argument, default=DEFAULT_COHORT,
         help="mcrc (default: the simulated colorectal cohort), mhnscc (the simulated head-and-neck cohort), "
         "or a folder of SDTM files (see the book's appendix 'Bringing your own SDTM data')",
     )
@@ -74,7 +87,7 @@ def make_parser() -> argparse.ArgumentParser:
         "--n-patients", type=non_negative_int, default=0,
         help="patients to simulate (0 = the cohort spec's size: 4,308 for mcrc); e.g. 300 for a class",
     )
-    build.add_argument("--seed", type=non_negative_int, default=20230417, help="seed of every stochastic step")
+    build.add_argument("--seed", type=non_negative_int, default=DEFAULT_SEED, help="seed of every stochastic step")
     build.add_argument(
         "--chapters", nargs="+", metavar="CHAPTER",
         help="execute only these chapters (by file name, e.g. 02_growth, or number prefix, e.g. 02); "
@@ -84,8 +97,13 @@ def make_parser() -> argparse.ArgumentParser:
         "-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
         help="a chapter parameter passed to papermill (repeatable); see the README's parameter table",
     )
-    build.add_argument("--build-dir", default="_build", help="output folder (default: _build)")
+    build.add_argument("--build-dir", default=DEFAULT_BUILD_DIR, help="output folder (default: _build)")
     build.add_argument("--no-html", action="store_true", help="execute the chapters but do not render HTML")
+    build.add_argument(
+        "--jobs", type=non_negative_int, default=0,
+        help="chapters executed at the same time: the main chain and the standalone appendices run side by side "
+        "(default 0: one per available core)",
+    )
 
     simulate = commands.add_parser(
         "simulate",
@@ -94,7 +112,7 @@ def make_parser() -> argparse.ArgumentParser:
     simulate.add_argument("cohort", choices=SIMULATED_COHORTS, help="which simulated cohort")
     simulate.add_argument("output", type=Path, help="folder to write the SDTM files into")
     simulate.add_argument("--n-patients", type=non_negative_int, default=0, help="0 = the spec's size")
-    simulate.add_argument("--seed", type=non_negative_int, default=20230417)
+    simulate.add_argument("--seed", type=non_negative_int, default=DEFAULT_SEED)
     simulate.add_argument("--format", choices=("xpt", "csv", "parquet"), default="xpt", help="file format")
 
     check = commands.add_parser(
@@ -102,9 +120,11 @@ def make_parser() -> argparse.ArgumentParser:
         help="open every page of the built book in headless Chromium with the network off, check that every "
         "chart draws and nothing loads from the network, and save a screenshot of each page",
     )
-    check.add_argument("--build-dir", default="_build", help="the build folder (default: _build)")
+    check.add_argument("--build-dir", default=DEFAULT_BUILD_DIR, help="the build folder (default: _build)")
     check.add_argument("--screenshots", type=Path, default=None,
                        help="where the screenshots go (default: <build-dir>/screenshots)")
+    for command in (build, simulate, check):
+        add_verbosity_options(command)
     return parser
 
 
@@ -119,6 +139,7 @@ def run_build(args) -> int:
         parameters=parse_parameters(args.parameter),
         build_dir=Path(args.build_dir),
         html=not args.no_html,
+        jobs=args.jobs,
     )
     build(options)
     return 0
@@ -130,7 +151,7 @@ def run_simulate(args) -> int:
     cohort = simulate(load_spec(args.cohort), n_patients=args.n_patients or None, seed=args.seed)
     write_sdtm(cohort, args.output, fmt=args.format)
     cohort.save_truth(args.output / "truth")
-    print(f"wrote {args.cohort} SDTM ({len(cohort.patients):,} analysed patients) to {args.output}")
+    log.info("wrote %s SDTM (%s analysed patients) to %s", args.cohort, f"{len(cohort.patients):,}", args.output)
     return 0
 
 
@@ -144,11 +165,13 @@ def run_check(args) -> int:
     reports = check_book(html, screenshots=screenshots)
     for report in reports:
         status = "ok" if report.ok else "FAILED"
-        print(f"{status:6} {report.path.relative_to(html.resolve())}: {report.charts_drawn}/{report.charts} charts drawn"
+        page = report.path.relative_to(html.resolve())
+        print(f"{status:6} {page}: {report.charts_drawn}/{report.charts} charts drawn"
               + "".join(f"\n       console: {m}" for m in report.console_errors)
               + "".join(f"\n       remote: {m}" for m in report.remote_resources))
     failed = sum(not r.ok for r in reports)
-    print(f"{len(reports)} pages, {sum(r.charts for r in reports)} charts, {failed} failed; screenshots in {screenshots}")
+    charts = sum(r.charts for r in reports)
+    print(f"{len(reports)} pages, {charts} charts, {failed} failed; screenshots in {screenshots}")
     return 1 if failed else 0
 
 
@@ -157,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = make_parser()
     args = parser.parse_args(argv)
+    logs.setup(-1 if args.quiet else args.verbose)
     try:
         if args.command == "build":
             return run_build(args)

@@ -10,8 +10,11 @@ own version constants, so every chart draws from the local bundle. MathJax 3 com
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 VEGA_BUNDLE = "vega-offline.js"
 VEGA_DEBUG = "vega-debug.js"
@@ -44,7 +47,8 @@ def vega_bundle_source() -> str:
     bundle = vl_convert.javascript_bundle(vl_version=vl_version)
     if "window.vegaEmbed" not in bundle:
         raise RuntimeError("vl-convert's JavaScript bundle no longer sets window.vegaEmbed; update offline.py")
-    return f"/* Vega, Vega-Lite {vl_version}, Vega-Embed: bundled by vl-convert-python */\n(function(){{\n{bundle}\n}})();\n"
+    header = f"/* Vega, Vega-Lite {vl_version}, Vega-Embed: bundled by vl-convert-python */"
+    return f"{header}\n(function(){{\n{bundle}\n}})();\n"
 
 
 def vega_debug_source() -> str:
@@ -96,4 +100,5 @@ def write_static_assets(static_dir: Path) -> list[Path]:
         else:
             shutil.copy2(src, dst)
         written.append(dst)
+    log.debug("offline assets (Vega %s, MathJax) written to %s", altair_versions()["vega_version"], static_dir)
     return written

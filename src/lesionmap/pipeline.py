@@ -52,15 +52,10 @@ def analysis_data(ctx: Context, refresh: bool = False) -> AnalysisData:
 
 
 def _pickled(path: Path, refresh: bool, compute):
-    """``compute()``, cached as a pickle at ``path`` (recomputed when ``refresh`` or missing)."""
-    import pickle
+    """``compute()``, cached as a version-stamped pickle at ``path`` (see ``lesionmap.cache.pickled``)."""
+    from lesionmap.cache import pickled
 
-    if not refresh and path.exists():
-        return pickle.loads(path.read_bytes())
-    value = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(pickle.dumps(value))
-    return value
+    return pickled(path, refresh, compute)
 
 
 #: Cached stages in the order they are computed; each depends on the ones before it.

@@ -6,27 +6,68 @@ repository's layout, copies the plain pages and configuration beside them, write
 runs ``jupyter-book build --all -W -n --keep-going`` on the staging tree with execution off. The text
 sources and the executed notebooks never share a folder, so Sphinx never sees a document twice, and
 papermill never writes into a jupytext-paired notebook.
+
+Each run (cohort, size, seed, chapter parameters) has its own folder, ``_build/runs/<run key>/`` with its
+``executed/`` notebooks and ``results/``; ``_build/executed`` and ``_build/results`` point at the last run's.
+The main chapters form a chain (each reads what the one before cached); the standalone appendices read their
+own data and run beside the chain, on another core; the closing appendices (the build record) run last.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import platform
 import shutil
 import subprocess
 import sys
+import threading
 import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.paths import jupyter_runtime_dir
+from traitlets import Dict, Unicode
 
-from lesionmap import offline
+from lesionmap import logs, offline
+from lesionmap.book import RUN_KEY_ENV, run_folder, run_key
+from lesionmap.config import (
+    DEFAULT_BUILD_DIR,
+    DEFAULT_COHORT,
+    DEFAULT_SEED,
+    NOTEBOOK_ENV,
+    TEACHING_MAX_PATIENTS,
+)
+
+log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STATIC_DIR = Path("book") / "_static"
 #: Files and folders copied verbatim into the staging tree next to the executed chapters.
 _STAGED_FILES = ("_config.yml", "_toc.yml", "book/references.bib")
+
+#: Chapters that read only their own data (no stage of the main chain): they run beside the chain.
+STANDALONE_CHAPTERS = ("real_data", "validation")
+
+#: Chapters that report on the whole build (timings, parameters): they run after every other chapter.
+CLOSING_CHAPTERS = ("reproducibility",)
+
+#: Parameters of the teaching profile (``n_patients`` between 1 and ``TEACHING_MAX_PATIENTS``), by chapter, so that
+#: a class gets the whole book in about a minute: half of saemix's SAEM iterations (enough for a few hundred
+#: patients; the real-data appendix fits its fixed 1,472 patients), fewer simulated replicates, k up to 8,
+#: fewer resamples. The chapters glue every one of these values into their prose, and the build record lists
+#: them. A value given with ``-p`` wins.
+TEACHING_PARAMETERS = {
+    "02_growth": {"saem_k1": 150, "saem_k2": 50, "vpc_replicates": 50},
+    "04_sequences": {"k_max": 8, "stability_bootstrap": 3},
+    "06_prediction": {"inner_folds": 3, "permutation_repeats": 3},
+    "real_data": {"saem_k1": 150, "saem_k2": 50},
+}
 
 
 class BuildError(RuntimeError):
@@ -37,14 +78,38 @@ class BuildError(RuntimeError):
 class BuildOptions:
     """What one build runs: the cohort, its size and seed, which chapters, extra papermill parameters."""
 
-    cohort: str = "mcrc"
+    cohort: str = DEFAULT_COHORT
     n_patients: int = 0
-    seed: int = 20230417
+    seed: int = DEFAULT_SEED
     chapters: list[str] | None = None
     parameters: dict = field(default_factory=dict)
-    build_dir: Path = Path("_build")
+    build_dir: Path = Path(DEFAULT_BUILD_DIR)
     html: bool = True
     root: Path = REPO_ROOT
+    #: Chapters executed at the same time (the chain counts as one); 0 = one per available core.
+    jobs: int = 0
+
+    @property
+    def teaching(self) -> bool:
+        """The teaching profile: a small simulated cohort (``n_patients`` from 1 to ``TEACHING_MAX_PATIENTS``)."""
+        return 0 < int(self.n_patients) <= TEACHING_MAX_PATIENTS
+
+    @property
+    def run_key(self) -> str:
+        """The key of this run's folder: cohort, size, seed and the chapter parameters given."""
+        return run_key(self.cohort, self.n_patients, self.seed, self.parameters)
+
+    def profile_parameters(self, doc: str) -> dict:
+        """What the teaching profile sets in one chapter (empty for a full build), less what ``-p`` gives."""
+        profile = TEACHING_PARAMETERS.get(Path(doc).name, {}) if self.teaching else {}
+        return {k: v for k, v in profile.items() if k not in self.parameters}
+
+    def parameters_for(self, doc: str, own: dict) -> dict:
+        """The papermill parameters of one chapter: the common ones it takes, its teaching profile, ``-p``."""
+        common = {k: v for k, v in self.chapter_parameters().items() if k in own}
+        profile = {k: v for k, v in self.profile_parameters(doc).items() if k in own}
+        given = {k: v for k, v in self.parameters.items() if k in own}
+        return {**common, **profile, **given}
 
     def chapter_parameters(self) -> dict:
         """The papermill parameters every chapter receives."""
@@ -131,6 +196,40 @@ def _check_parameters(options: BuildOptions, chapters: list[str]) -> None:
         )
 
 
+class LocalKernelManager(AsyncKernelManager):
+    """A chapter's kernel: local IPC sockets instead of TCP ports (nothing listens on the network, so there is
+    nothing to encrypt), and the runner's variables in its environment (quiet progress bars, the run key)."""
+
+    kernel_env = Dict(help="variables added to the kernel's environment").tag(config=True)
+    kernel_cwd = Unicode("", help="the kernel's working directory ('' for the runner's)").tag(config=True)
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("transport", "ipc")
+        super().__init__(**kwargs)
+        if self.transport == "ipc" and not os.path.isabs(self.ip):
+            # jupyter_client would put the sockets in the current folder; the runtime folder is private (0700)
+            runtime = Path(jupyter_runtime_dir())
+            runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self.ip = str(runtime / f"lesionmap-{uuid.uuid4().hex[:12]}-ipc")
+
+    async def _async_pre_start_kernel(self, **kw):
+        kw["env"] = {**(kw.get("env") or os.environ), **self.kernel_env}
+        if self.kernel_cwd:
+            kw["cwd"] = self.kernel_cwd
+        return await super()._async_pre_start_kernel(**kw)
+
+
+def kernel_environment(options: BuildOptions) -> dict[str, str]:
+    """What every chapter's kernel gets in its environment from the runner."""
+    return {NOTEBOOK_ENV: "1", RUN_KEY_ENV: options.run_key}
+
+
+def kernel_manager_class(options: BuildOptions) -> type[LocalKernelManager]:
+    """A kernel-manager class whose kernels carry this build's environment."""
+    traits = {"kernel_env": Dict(kernel_environment(options)), "kernel_cwd": Unicode(str(options.root))}
+    return type("ChapterKernelManager", (LocalKernelManager,), traits)
+
+
 def execute_chapter(doc: str, options: BuildOptions, staging: Path) -> float:
     """Execute one chapter with papermill into the staging tree; return its run time in seconds."""
     import jupytext
@@ -142,8 +241,7 @@ def execute_chapter(doc: str, options: BuildOptions, staging: Path) -> float:
     notebook = jupytext.read(source)
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     jupytext.write(notebook, target, fmt="ipynb")
-    own = notebook_parameters(doc, options.root)
-    parameters = {k: v for k, v in options.chapter_parameters().items() if k in own}
+    parameters = options.parameters_for(doc, notebook_parameters(doc, options.root))
     start = time.perf_counter()
     try:
         papermill.execute_notebook(
@@ -152,7 +250,7 @@ def execute_chapter(doc: str, options: BuildOptions, staging: Path) -> float:
             parameters=parameters,
             kernel_name="python3",
             progress_bar=False,
-            cwd=str(options.root),
+            kernel_manager_class=kernel_manager_class(options),
         )
     except papermill.PapermillExecutionError as error:
         raise BuildError(
@@ -202,20 +300,72 @@ def render_html(options: BuildOptions, staging: Path) -> Path:
     return output / "book" / "_build" / "html"
 
 
+def schedule(chapters: list[str]) -> tuple[list[list[str]], list[str]]:
+    """Split the chapters into groups that may run at the same time (the chain, then each standalone
+    chapter, each group in order) and the closing chapters that run after all of them."""
+    name = lambda doc: Path(doc).name  # noqa: E731
+    chain = [doc for doc in chapters if name(doc) not in STANDALONE_CHAPTERS + CLOSING_CHAPTERS]
+    standalone = [[doc] for doc in chapters if name(doc) in STANDALONE_CHAPTERS]
+    closing = [doc for doc in chapters if name(doc) in CLOSING_CHAPTERS]
+    return [group for group in [chain, *standalone] if group], closing
+
+
+def point_to_last_run(build_dir: Path, run_dir: Path) -> None:
+    """Make ``<build_dir>/results`` and ``<build_dir>/executed`` show the last run's (links, or copies where
+    the file system has no symbolic links)."""
+    for name in ("results", "executed"):
+        link, target = build_dir / name, run_dir / name
+        if link.is_symlink() or link.is_file():
+            link.unlink()
+        elif link.is_dir():
+            shutil.rmtree(link)
+        try:
+            link.symlink_to(target.relative_to(build_dir), target_is_directory=True)
+        except OSError:
+            shutil.copytree(target, link)
+
+
+def _jobs(options: BuildOptions) -> int:
+    if options.jobs > 0:
+        return options.jobs
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+def timing_table(record: dict) -> str:
+    """The chapter times of a build record as a plain-text table (printed at the end of ``make book``)."""
+    rows = [(doc, f"{seconds:.1f}") for doc, seconds in record.get("chapter_seconds", {}).items()]
+    rows += [("(chapters, wall clock)", f"{record['execute_seconds']:.1f}")] if "execute_seconds" in record else []
+    rows += [("(HTML, jupyter-book)", f"{record['render_seconds']:.1f}")] if "render_seconds" in record else []
+    rows += [("(whole build)", f"{record['total_seconds']:.1f}")] if "total_seconds" in record else []
+    width = max([len("chapter")] + [len(doc) for doc, _ in rows])
+    lines = [f"{'chapter':<{width}}  seconds", f"{'-' * width}  -------"]
+    lines += [f"{doc:<{width}}  {seconds:>7}" for doc, seconds in rows]
+    return "\n".join(lines)
+
+
 def build(options: BuildOptions) -> dict:
     """Execute the chapters and render the book; return a record of the build (also written as JSON)."""
+    started = time.perf_counter()
     options.root = Path(options.root).resolve()
     build_dir = (options.root / options.build_dir).resolve()
-    staging = build_dir / "executed"
     chapters = _select(chapter_notebooks(options.root), options.chapters)
     _check_parameters(options, chapters)
+    run_dir = run_folder(build_dir, options.run_key)
+    staging = run_dir / "executed"
+    results_dir = run_dir / "results"
     staging.mkdir(parents=True, exist_ok=True)
-    results_dir = build_dir / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
+    point_to_last_run(build_dir, run_dir)
     record_path = results_dir / "build.json"
     record = json.loads(record_path.read_text()) if record_path.exists() else {}
     record.update(
         {
+            "run": options.run_key,
+            "profile": "teaching" if options.teaching else "full",
+            "profile_parameters": {doc: p for doc in chapters if (p := options.profile_parameters(doc))},
             "parameters": options.chapter_parameters(),
             "python": platform.python_version(),
             "machine": f"{platform.machine()}, {platform.system()} {platform.release()}",
@@ -223,17 +373,40 @@ def build(options: BuildOptions) -> dict:
     )
     timings = record.setdefault("chapter_seconds", {})
     _stage_static_files(options, staging)
-    for doc in chapters:
-        print(f"[lesionmap] executing {doc} ...", flush=True)
-        timings[doc] = round(execute_chapter(doc, options, staging), 1)
-        print(f"[lesionmap]   done in {timings[doc]:.1f} s", flush=True)
-        record_path.write_text(json.dumps(record, indent=2), encoding="utf-8")
+    lock = threading.Lock()
+    bar = logs.progress(total=len(chapters), desc="chapters", unit="chapter")
+
+    def run_group(group: list[str]) -> None:
+        for doc in group:
+            log.info("executing %s ...", doc)
+            seconds = round(execute_chapter(doc, options, staging), 1)
+            with lock:
+                timings[doc] = seconds
+                record_path.write_text(json.dumps(record, indent=2), encoding="utf-8")
+                bar.update()
+            log.info("  %s done in %.1f s", doc, seconds)
+
+    groups, closing = schedule(chapters)
+    jobs = min(_jobs(options), len(groups)) or 1
+    log.info("run %s: %d chapter(s), %d at a time", options.run_key, len(chapters), jobs)
+    start = time.perf_counter()
+    try:
+        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="chapter") as pool:
+            for future in [pool.submit(run_group, group) for group in groups]:
+                future.result()
+        run_group(closing)
+    finally:
+        bar.close()
+    record["execute_seconds"] = round(time.perf_counter() - start, 1)
+    record["chapter_seconds"] = {doc: timings[doc] for doc in chapter_notebooks(options.root) if doc in timings}
     if options.html:
-        print("[lesionmap] rendering HTML with jupyter-book ...", flush=True)
+        log.info("rendering HTML with jupyter-book ...")
         start = time.perf_counter()
         html = render_html(options, staging)
         record["render_seconds"] = round(time.perf_counter() - start, 1)
         record["html"] = str(html)
-        print(f"[lesionmap] book written to {html / 'index.html'}", flush=True)
+        log.info("book written to %s", html / "index.html")
+    record["total_seconds"] = round(time.perf_counter() - started, 1)
     record_path.write_text(json.dumps(record, indent=2), encoding="utf-8")
+    log.info("chapter times (seconds):\n%s", timing_table(record))
     return record

@@ -58,9 +58,17 @@ class FrailtyCox:
     variance_tol : tolerance of Brent's search on log(variance).
     """
 
-    def __init__(self, ties: str = "efron", variance: float | None = None, search: str = "coxme",
-                 alpha: float = 0.05, sparse_rule: tuple[int, float] = SPARSE_RULE, tol: float = 1e-9,
-                 max_iter: int = 50, variance_tol: float = 1e-6):
+    def __init__(
+        self,
+        ties: str = "efron",
+        variance: float | None = None,
+        search: str = "coxme",
+        alpha: float = 0.05,
+        sparse_rule: tuple[int, float] = SPARSE_RULE,
+        tol: float = 1e-9,
+        max_iter: int = 50,
+        variance_tol: float = 1e-6,
+    ):
         self.ties = ties
         self.variance = variance
         self.search = search
@@ -72,18 +80,31 @@ class FrailtyCox:
 
     def get_params(self) -> dict:
         """Constructor parameters (scikit-learn's contract); refits for likelihood-ratio tests reuse them."""
-        return {name: getattr(self, name) for name in
-                ("ties", "variance", "search", "alpha", "sparse_rule", "tol", "max_iter", "variance_tol")}
+        return {
+            name: getattr(self, name)
+            for name in ("ties", "variance", "search", "alpha", "sparse_rule", "tol", "max_iter", "variance_tol")
+        }
 
     def __repr__(self) -> str:
-        state = (f"fitted: {self.n_obs_} rows, {self.n_events_} events, {self.n_groups_} groups"
-                 if hasattr(self, "params_") else "not fitted")
+        state = (
+            f"fitted: {self.n_obs_} rows, {self.n_events_} events, {self.n_groups_} groups"
+            if hasattr(self, "params_")
+            else "not fitted"
+        )
         return f"<lesionmap.survival.FrailtyCox ({state})>"
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, df: pd.DataFrame, duration_col: str, event_col: str, group_col: str,
-            covariates: list[str] | None = None, formula: str | None = None, references: dict | None = None,
-            strata: str | list[str] | None = None) -> "FrailtyCox":
+    def fit(
+        self,
+        df: pd.DataFrame,
+        duration_col: str,
+        event_col: str,
+        group_col: str,
+        covariates: list[str] | None = None,
+        formula: str | None = None,
+        references: dict | None = None,
+        strata: str | list[str] | None = None,
+    ) -> FrailtyCox:
         """Fit the model; returns ``self``.
 
         ``covariates`` (a list of columns) or ``formula`` (``"organ + treatment + line"``) name the fixed-effect
@@ -100,10 +121,18 @@ class FrailtyCox:
         blocks = _GroupBlocks.build(prepared.group_codes, len(prepared.group_labels), self.sparse_rule)
         design = np.hstack([blocks.dense_indicators(prepared.group_codes), prepared.centered])
         with threadpool_limits(limits=1, user_api="blas"):
-            algebra = RiskSetAlgebra(prepared.time, prepared.event, prepared.strata_codes,
-                                     blocks.sparse_code[prepared.group_codes], blocks.n_sparse, design, self.ties)
-            final, evaluations = self._estimate(PenalizedProblem(algebra, blocks.n_dense, self.tol, self.max_iter),
-                                                prepared)
+            algebra = RiskSetAlgebra(
+                prepared.time,
+                prepared.event,
+                prepared.strata_codes,
+                blocks.sparse_code[prepared.group_codes],
+                blocks.n_sparse,
+                design,
+                self.ties,
+            )
+            final, evaluations = self._estimate(
+                PenalizedProblem(algebra, blocks.n_dense, self.tol, self.max_iter), prepared
+            )
             null_loglik = algebra.evaluate(np.zeros(design.shape[1]), np.zeros(blocks.n_sparse), second=False).loglik
             inverse = final.system.inverse_dense()
             trace_groups = final.system.trace_inverse_groups(blocks.n_dense)
@@ -120,21 +149,29 @@ class FrailtyCox:
         if self.variance is not None and not self.variance > 0:
             raise ValueError(f"a fixed variance must be > 0, got {self.variance}")
 
-    def _estimate(self, problem: PenalizedProblem, prepared: "_PreparedData"):
+    def _estimate(self, problem: PenalizedProblem, prepared: _PreparedData):
         """The penalized fit at the fixed or estimated variance, and the number of variances solved.
 
         The Cox model without random effects is fitted first: its maximised partial likelihood is coxme's
         reference in the search objective, and its coefficients start the inner loop.
         """
-        without_groups = RiskSetAlgebra(prepared.time, prepared.event, prepared.strata_codes,
-                                        np.full(len(prepared.time), -1), 0, prepared.centered, self.ties)
+        without_groups = RiskSetAlgebra(
+            prepared.time,
+            prepared.event,
+            prepared.strata_codes,
+            np.full(len(prepared.time), -1),
+            0,
+            prepared.centered,
+            self.ties,
+        )
         cox = PenalizedProblem(without_groups, 0, self.tol, self.max_iter).solve(1.0)
         start_w = np.concatenate([np.zeros(problem.n_dense_groups), cox.w])
         if self.variance is not None:
             final = problem.refresh(problem.solve(float(self.variance), start_w))
             if not final.converged:
-                raise InnerFitError(f"the penalized fit did not converge in {self.max_iter} iterations "
-                                    f"at variance {self.variance:g}")
+                raise InnerFitError(
+                    f"the penalized fit did not converge in {self.max_iter} iterations at variance {self.variance:g}"
+                )
             return final, 1
         profile = VarianceProfile(problem, start_w)
         if self.search == "coxme":
@@ -158,8 +195,9 @@ class FrailtyCox:
         self.hazard_ratios_ = np.exp(self.params_).rename("exp(coef)")
         self.frailty_variance_ = float(final.variance)
         self.frailty_sd_ = float(np.sqrt(final.variance))
-        self.random_effects_ = pd.Series(effects, index=pd.Index(prepared.group_labels, name=prepared.group_col),
-                                         name="b")
+        self.random_effects_ = pd.Series(
+            effects, index=pd.Index(prepared.group_labels, name=prepared.group_col), name="b"
+        )
         self.loglik_integrated_ = float(final.loglik_integrated)
         self.loglik_penalized_ = float(final.loglik_penalized)
         self.loglik_partial_ = float(final.loglik_partial)
@@ -189,8 +227,12 @@ class FrailtyCox:
         self._check_fitted()
         z = stats.norm.ppf(1 - self.alpha / 2)
         level = round(100 * (1 - self.alpha))
-        return pd.DataFrame({f"coef lower {level}%": self.params_ - z * self.standard_errors_,
-                             f"coef upper {level}%": self.params_ + z * self.standard_errors_})
+        return pd.DataFrame(
+            {
+                f"coef lower {level}%": self.params_ - z * self.standard_errors_,
+                f"coef upper {level}%": self.params_ + z * self.standard_errors_,
+            }
+        )
 
     @property
     def summary(self) -> pd.DataFrame:
@@ -199,27 +241,35 @@ class FrailtyCox:
         level = round(100 * (1 - self.alpha))
         intervals = self.confidence_intervals_
         z = self.params_ / self.standard_errors_
-        out = pd.DataFrame({
-            "coef": self.params_,
-            "exp(coef)": self.hazard_ratios_,
-            "se(coef)": self.standard_errors_,
-            f"coef lower {level}%": intervals.iloc[:, 0],
-            f"coef upper {level}%": intervals.iloc[:, 1],
-            f"exp(coef) lower {level}%": np.exp(intervals.iloc[:, 0]),
-            f"exp(coef) upper {level}%": np.exp(intervals.iloc[:, 1]),
-            "z": z,
-            "p": 2 * stats.norm.sf(np.abs(z)),
-        })
+        out = pd.DataFrame(
+            {
+                "coef": self.params_,
+                "exp(coef)": self.hazard_ratios_,
+                "se(coef)": self.standard_errors_,
+                f"coef lower {level}%": intervals.iloc[:, 0],
+                f"coef upper {level}%": intervals.iloc[:, 1],
+                f"exp(coef) lower {level}%": np.exp(intervals.iloc[:, 0]),
+                f"exp(coef) upper {level}%": np.exp(intervals.iloc[:, 1]),
+                "z": z,
+                "p": 2 * stats.norm.sf(np.abs(z)),
+            }
+        )
         out["term"] = [term.name for term in self.terms_ for _ in term.columns]
         out["level"] = [level_ for term in self.terms_ for level_ in term.non_reference_levels]
         return out
 
-    def _refit(self, terms: list[str]) -> "FrailtyCox":
+    def _refit(self, terms: list[str]) -> FrailtyCox:
         """The same model on the same rows with other fixed-effect terms."""
         references = {name: ref for name, ref in self.references_.items() if name in terms}
-        return FrailtyCox(**self.get_params()).fit(self._data, self.duration_col, self.event_col, self.group_col,
-                                                   covariates=terms, references=references,
-                                                   strata=self.strata_ or None)
+        return FrailtyCox(**self.get_params()).fit(
+            self._data,
+            self.duration_col,
+            self.event_col,
+            self.group_col,
+            covariates=terms,
+            references=references,
+            strata=self.strata_ or None,
+        )
 
     def lrt(self, term: str) -> pd.Series:
         """Likelihood-ratio test of one term: refit without it (variance re-estimated), compare L_int."""
@@ -270,9 +320,17 @@ def likelihood_ratio(full: FrailtyCox, reduced: FrailtyCox, label: str = "") -> 
     if df <= 0:
         raise ValueError("the full model must have more coefficients than the reduced one")
     chi2 = max(2.0 * (full.loglik_integrated_ - reduced.loglik_integrated_), 0.0)
-    return pd.Series({"term": label, "df": df, "chi2": chi2, "p": float(stats.chi2.sf(chi2, df)),
-                      "loglik_full": full.loglik_integrated_, "loglik_reduced": reduced.loglik_integrated_,
-                      "n": full.n_obs_})
+    return pd.Series(
+        {
+            "term": label,
+            "df": df,
+            "chi2": chi2,
+            "p": float(stats.chi2.sf(chi2, df)),
+            "loglik_full": full.loglik_integrated_,
+            "loglik_reduced": reduced.loglik_integrated_,
+            "n": full.n_obs_,
+        }
+    )
 
 
 @dataclass
@@ -292,8 +350,16 @@ class _PreparedData:
     n_excluded: int
 
     @classmethod
-    def build(cls, df: pd.DataFrame, duration_col: str, event_col: str, group_col: str, names: list[str],
-              references: dict | None, strata_cols: list[str]) -> "_PreparedData":
+    def build(
+        cls,
+        df: pd.DataFrame,
+        duration_col: str,
+        event_col: str,
+        group_col: str,
+        names: list[str],
+        references: dict | None,
+        strata_cols: list[str],
+    ) -> _PreparedData:
         used = list(dict.fromkeys([duration_col, event_col, group_col, *names, *strata_cols]))
         missing = [col for col in used if col not in df.columns]
         if missing:
@@ -308,12 +374,14 @@ class _PreparedData:
         time = data[duration_col].to_numpy(dtype=float)
         bad = np.flatnonzero(~np.isfinite(time) | (time < 0))
         if len(bad):
-            raise ValueError(f"column {duration_col!r}: durations must be finite and >= 0 "
-                             f"(complete row {bad[0]}: {time[bad[0]]})")
+            raise ValueError(
+                f"column {duration_col!r}: durations must be finite and >= 0 (complete row {bad[0]}: {time[bad[0]]})"
+            )
         event_values = data[event_col].to_numpy()
         if not np.isin(event_values, (0, 1)).all():
-            raise ValueError(f"column {event_col!r}: events must be 0/1 or boolean, "
-                             f"got {sorted(set(event_values.tolist()))[:5]}")
+            raise ValueError(
+                f"column {event_col!r}: events must be 0/1 or boolean, got {sorted(set(event_values.tolist()))[:5]}"
+            )
         event = event_values.astype(bool)
         if not event.any():
             raise ValueError(f"column {event_col!r}: no events among the {len(data)} complete rows")
@@ -324,19 +392,36 @@ class _PreparedData:
         indicator = np.all((X == 0.0) | (X == 1.0), axis=0)
         eventless = [columns[j] for j in np.flatnonzero(indicator & (event @ X == 0))]
         if eventless:
-            warnings.warn(f"no event among the rows of {eventless}: their coefficients drift to -infinity "
-                          "(the fit stops where the likelihood is flat, as coxph and coxme do)", RuntimeWarning,
-                          stacklevel=3)
+            warnings.warn(
+                f"no event among the rows of {eventless}: their coefficients drift to -infinity "
+                "(the fit stops where the likelihood is flat, as coxph and coxme do)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
         centered = X - X.mean(axis=0)
         if X.shape[1]:
             gram = np.linalg.eigvalsh(centered.T @ centered)
             if gram[0] <= 1e-10 * max(gram[-1], 1e-300):
                 raise ValueError(f"the design columns {columns} are collinear (or one is constant)")
         group_codes, group_labels = pd.factorize(data[group_col], sort=True)
-        strata_codes = (data.groupby(strata_cols, sort=True).ngroup().to_numpy() if strata_cols
-                        else np.zeros(len(data), dtype=np.int64))
-        return cls(data, group_col, time, event, terms, columns, centered, group_codes, group_labels, strata_codes,
-                   int((~complete).sum()))
+        strata_codes = (
+            data.groupby(strata_cols, sort=True).ngroup().to_numpy()
+            if strata_cols
+            else np.zeros(len(data), dtype=np.int64)
+        )
+        return cls(
+            data,
+            group_col,
+            time,
+            event,
+            terms,
+            columns,
+            centered,
+            group_codes,
+            group_labels,
+            strata_codes,
+            int((~complete).sum()),
+        )
 
 
 @dataclass
@@ -349,7 +434,7 @@ class _GroupBlocks:
     dense_code: np.ndarray
 
     @classmethod
-    def build(cls, group_codes: np.ndarray, n_groups: int, sparse_rule: tuple[int, float]) -> "_GroupBlocks":
+    def build(cls, group_codes: np.ndarray, n_groups: int, sparse_rule: tuple[int, float]) -> _GroupBlocks:
         min_groups, max_share = sparse_rule
         share = np.bincount(group_codes, minlength=n_groups) / len(group_codes)
         is_sparse = (share <= max_share) if n_groups >= min_groups else np.zeros(n_groups, dtype=bool)

@@ -10,10 +10,15 @@ likelihood (few groups) can be a few tenths of a percent of the variance away fr
 
 from __future__ import annotations
 
-from typing import Callable
+import logging
+from collections.abc import Callable
 
 import numpy as np
 from scipy import optimize
+
+from lesionmap import logs
+
+log = logging.getLogger(__name__)
 
 #: coxme's starting grid for the variance (``coxme.control(varinit = c(.02, .1, .4, .8)^2)``).
 START_VARIANCES = (0.02**2, 0.1**2, 0.4**2, 0.8**2)
@@ -23,8 +28,9 @@ COXME_LOG_VARIANCE_LIMIT = 36.0
 BRENT_LOG_VARIANCE_BOUNDS = (float(np.log(1e-8)), float(np.log(100.0)))
 
 
-def variable_metric_minimise(fn: Callable[[np.ndarray], float], x0, reltol: float = 1e-5, ndeps: float = 1e-3,
-                             max_iter: int = 100) -> np.ndarray:
+def variable_metric_minimise(
+    fn: Callable[[np.ndarray], float], x0, reltol: float = 1e-5, ndeps: float = 1e-3, max_iter: int = 100
+) -> np.ndarray:
     """Minimise ``fn`` as R's ``optim(method = "BFGS")`` does, with its finite-difference gradient.
 
     Nash's variable-metric method (Compact Numerical Methods, 1990, Algorithm 21): BFGS updates of an inverse
@@ -84,8 +90,10 @@ def variable_metric_minimise(fn: Callable[[np.ndarray], float], x0, reltol: floa
                 if d1 > 0:
                     projected = inverse_hessian @ change
                     d2 = 1.0 + (projected @ change) / d1
-                    inverse_hessian = inverse_hessian + (d2 * np.outer(moved, moved) - np.outer(projected, moved)
-                                                         - np.outer(moved, projected)) / d1
+                    inverse_hessian = (
+                        inverse_hessian
+                        + (d2 * np.outer(moved, moved) - np.outer(projected, moved) - np.outer(moved, projected)) / d1
+                    )
                 else:
                     last_restart = gradient_count
             elif last_restart < gradient_count:
@@ -105,21 +113,43 @@ def variable_metric_minimise(fn: Callable[[np.ndarray], float], x0, reltol: floa
     return x
 
 
+def _counted(integrated: Callable[[float], float], bar) -> Callable[[float], float]:
+    """``integrated``, ticking the progress bar at each evaluation (each is a full inner fit)."""
+
+    def evaluate(log_variance: float) -> float:
+        value = integrated(log_variance)
+        bar.update()
+        return value
+
+    return evaluate
+
+
 def coxme_search(integrated: Callable[[float], float], loglik_cox: float) -> float:
     """log(variance) where coxme's optimiser stops; ``integrated`` maps log(variance) to L_int (or -inf)."""
     limit = COXME_LOG_VARIANCE_LIMIT
+    with logs.progress(desc="variance search (coxme)", unit="fit") as bar:
+        counted = _counted(integrated, bar)
 
-    def objective(x: np.ndarray) -> float:
-        return -(1.0 + integrated(float(np.clip(x[0], -limit, limit))) - loglik_cox)
+        def objective(x: np.ndarray) -> float:
+            return -(1.0 + counted(float(np.clip(x[0], -limit, limit))) - loglik_cox)
 
-    grid = np.log(START_VARIANCES)
-    values = [objective(np.array([x])) for x in grid]
-    start = grid[int(np.argmin(values))]
-    return float(np.clip(variable_metric_minimise(objective, [start])[0], -limit, limit))
+        grid = np.log(START_VARIANCES)
+        values = [objective(np.array([x])) for x in grid]
+        start = grid[int(np.argmin(values))]
+        result = float(np.clip(variable_metric_minimise(objective, [start])[0], -limit, limit))
+        log.debug("coxme search: variance %.4g after %d evaluations", np.exp(result), bar.n)
+    return result
 
 
 def brent_search(integrated: Callable[[float], float], tol: float = 1e-6) -> float:
     """log(variance) maximising L_int: bracket from coxme's grid (extended if needed), then Brent's method."""
+    with logs.progress(desc="variance search (Brent)", unit="fit") as bar:
+        result = _brent_search(_counted(integrated, bar), tol)
+        log.debug("Brent search: variance %.4g after %d evaluations", np.exp(result), bar.n)
+    return result
+
+
+def _brent_search(integrated: Callable[[float], float], tol: float) -> float:
     low, high = BRENT_LOG_VARIANCE_BOUNDS
 
     def objective(x: float) -> float:
@@ -138,6 +168,7 @@ def brent_search(integrated: Callable[[float], float], tol: float = 1e-6) -> flo
         best = int(np.argmin(values))
     if not 0 < best < len(grid) - 1:
         return float(grid[best])
-    result = optimize.minimize_scalar(objective, bracket=(grid[best - 1], grid[best], grid[best + 1]),
-                                      method="brent", tol=tol)
+    result = optimize.minimize_scalar(
+        objective, bracket=(grid[best - 1], grid[best], grid[best + 1]), method="brent", tol=tol
+    )
     return float(np.clip(result.x, low, high)) if result.fun <= values[best] else float(grid[best])

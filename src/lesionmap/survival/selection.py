@@ -18,12 +18,16 @@ Fig. 3e, f), and ``combine_summaries`` stacks their coefficient tables for a cha
 
 from __future__ import annotations
 
+import logging
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
+from lesionmap import logs
 from lesionmap.survival.frailty import FrailtyCox, likelihood_ratio
+
+log = logging.getLogger(__name__)
 
 SELECTION_METHODS = ("each", "forward")
 
@@ -39,10 +43,19 @@ def _template(model: FrailtyCox | None) -> dict:
     return (model or FrailtyCox()).get_params()
 
 
-def select_covariates(df: pd.DataFrame, duration_col: str, event_col: str, group_col: str,
-                      candidates: list[str], base_terms: list[str] | tuple[str, ...] = ("organ",),
-                      alpha: float = 0.05, method: str = "each", references: dict | None = None,
-                      strata: str | list[str] | None = None, model: FrailtyCox | None = None) -> CovariateSelection:
+def select_covariates(
+    df: pd.DataFrame,
+    duration_col: str,
+    event_col: str,
+    group_col: str,
+    candidates: list[str],
+    base_terms: list[str] | tuple[str, ...] = ("organ",),
+    alpha: float = 0.05,
+    method: str = "each",
+    references: dict | None = None,
+    strata: str | list[str] | None = None,
+    model: FrailtyCox | None = None,
+) -> CovariateSelection:
     """Test candidate covariates by likelihood ratio against the base model; keep those with p < ``alpha``.
 
     ``model`` sets the fitter's options (ties, search, ...). The table has one row per test: step (1 for
@@ -63,15 +76,38 @@ def select_covariates(df: pd.DataFrame, duration_col: str, event_col: str, group
         key = (tuple(terms), rows.tobytes())
         if key not in cache:
             refs = {name: ref for name, ref in (references or {}).items() if name in terms}
-            cache[key] = FrailtyCox(**params).fit(df.loc[rows], duration_col, event_col, group_col,
-                                                  covariates=terms, references=refs, strata=strata or None)
+            cache[key] = FrailtyCox(**params).fit(
+                df.loc[rows],
+                duration_col,
+                event_col,
+                group_col,
+                covariates=terms,
+                references=refs,
+                strata=strata or None,
+            )
         return cache[key]
+
+    bar = logs.progress(total=len(candidates) if method == "each" else None, desc="covariate selection", unit="test")
 
     def test(current: list[str], candidate: str, step: int) -> dict:
         rows = df[fixed_cols + current + [candidate]].notna().all(axis=1).to_numpy()
         result = likelihood_ratio(fitted(current + [candidate], rows), fitted(current, rows), candidate)
+        bar.update()
+        log.debug("step %d, %s: chi2 %.3g, p %.3g", step, candidate, result["chi2"], result["p"])
         return {"step": step, "candidate": candidate, **result.drop("term").to_dict()}
 
+    with bar:
+        kept, table = _run_tests(test, base_terms, candidates, alpha, method)
+    log.info("covariate selection (%s, p < %g): kept %s", method, alpha, ", ".join(kept[len(base_terms) :]) or "none")
+    columns = ["step", "candidate", "df", "chi2", "p", "kept", "n", "loglik_full", "loglik_reduced"]
+    table = table[columns].astype({"step": int, "df": int, "n": int, "kept": bool})
+    return CovariateSelection(kept, table)
+
+
+def _run_tests(
+    test, base_terms: list[str], candidates: list[str], alpha: float, method: str
+) -> tuple[list[str], pd.DataFrame]:
+    """The likelihood-ratio tests of ``select_covariates``: each candidate once, or forward steps."""
     records = []
     if method == "each":
         for candidate in candidates:
@@ -94,13 +130,18 @@ def select_covariates(df: pd.DataFrame, duration_col: str, event_col: str, group
             if not tests["kept"].any():
                 break
         table = pd.concat(records, ignore_index=True)
-    columns = ["step", "candidate", "df", "chi2", "p", "kept", "n", "loglik_full", "loglik_reduced"]
-    table = table[columns].astype({"step": int, "df": int, "n": int, "kept": bool})
-    return CovariateSelection(kept, table)
+    return kept, table
 
 
-def fit_by(df: pd.DataFrame, by: str, duration_col: str, event_col: str, group_col: str,
-           model: FrailtyCox | None = None, **fit_kwargs) -> dict:
+def fit_by(
+    df: pd.DataFrame,
+    by: str,
+    duration_col: str,
+    event_col: str,
+    group_col: str,
+    model: FrailtyCox | None = None,
+    **fit_kwargs,
+) -> dict:
     """Fit the model separately within each level of ``by`` (e.g. treatment group); {level: fitted model}."""
     if by not in df.columns:
         raise KeyError(f"column {by!r} not in the data")

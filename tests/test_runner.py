@@ -1,0 +1,84 @@
+"""The book runner's scheduling, parameters, kernel environment and time table (no chapter is executed)."""
+
+import ast
+
+import pytest
+
+from conftest import ROOT
+from lesionmap import logs
+from lesionmap.config import NOTEBOOK_ENV
+from lesionmap.runner import (
+    TEACHING_PARAMETERS,
+    BuildOptions,
+    chapter_notebooks,
+    kernel_environment,
+    kernel_manager_class,
+    notebook_parameters,
+    schedule,
+    timing_table,
+)
+
+
+def test_standalone_appendices_run_beside_the_chain_and_the_build_record_last():
+    chapters = chapter_notebooks(ROOT)
+    groups, closing = schedule(chapters)
+    chain = groups[0]
+    assert chain == [doc for doc in chapters if doc.startswith("book/chapters/")]
+    assert ["book/appendix/real_data"] in groups and ["book/appendix/validation"] in groups
+    assert closing == ["book/appendix/reproducibility"]
+    scheduled = [doc for group in groups for doc in group] + closing
+    assert sorted(scheduled) == sorted(chapters) and len(scheduled) == len(set(scheduled))
+
+
+def test_teaching_profile_sets_only_parameters_the_chapters_take():
+    chapters = {doc.rsplit("/", 1)[-1]: doc for doc in chapter_notebooks(ROOT)}
+    for name, profile in TEACHING_PARAMETERS.items():
+        own = notebook_parameters(chapters[name], ROOT)
+        assert set(profile) <= set(own), (name, set(profile) - set(own))
+        for key, value in profile.items():
+            assert value < ast.literal_eval(own[key]), f"{name}: the teaching profile must lighten {key}"
+
+
+def test_teaching_profile_scales_the_real_data_appendix():
+    own = notebook_parameters("book/appendix/real_data", ROOT)
+    teaching = BuildOptions(n_patients=300).parameters_for("book/appendix/real_data", own)
+    full = BuildOptions(n_patients=0).parameters_for("book/appendix/real_data", own)
+    assert teaching["saem_k1"] < int(own["saem_k1"]) and "saem_k1" not in full
+    given = BuildOptions(n_patients=300, parameters={"saem_k1": 400}).parameters_for("book/appendix/real_data", own)
+    assert given["saem_k1"] == 400, "a parameter given with -p wins over the profile"
+    chain = BuildOptions(n_patients=300).parameters_for(
+        "book/chapters/01_data", notebook_parameters("book/chapters/01_data", ROOT)
+    )
+    assert chain == {"cohort": "mcrc", "n_patients": 300, "seed": BuildOptions().seed, "build_dir": "_build"}
+
+
+def test_kernels_get_the_run_key_and_quiet_progress_over_ipc():
+    options = BuildOptions(n_patients=300, seed=7, parameters={"saem_k1": 50})
+    env = kernel_environment(options)
+    assert env[NOTEBOOK_ENV] == "1" and env["LESIONMAP_RUN_KEY"] == options.run_key
+    assert options.run_key.startswith("mcrc-n300-s7-p")
+    manager = kernel_manager_class(options)()
+    assert manager.transport == "ipc" and manager.ip.startswith("/")
+    assert manager.kernel_env == env and manager.kernel_cwd == str(options.root)
+
+
+def test_progress_is_quiet_in_a_notebook_kernel(monkeypatch):
+    class Terminal:
+        def isatty(self):
+            return True
+
+    monkeypatch.delenv(NOTEBOOK_ENV, raising=False)
+    assert logs.progress_enabled(Terminal())
+    monkeypatch.setenv(NOTEBOOK_ENV, "1")
+    assert not logs.progress_enabled(Terminal())
+    monkeypatch.delenv(NOTEBOOK_ENV)
+    assert not logs.progress_enabled(open(__file__))
+
+
+@pytest.mark.parametrize(
+    "record", [{"chapter_seconds": {"a/b": 1.25, "a/longer_name": 10.0}, "execute_seconds": 9.5, "render_seconds": 2.0}]
+)
+def test_timing_table(record):
+    table = timing_table(record).splitlines()
+    assert table[0].split() == ["chapter", "seconds"]
+    assert [line.split()[-1] for line in table[2:]] == ["1.2", "10.0", "9.5", "2.0"]

@@ -144,8 +144,9 @@ def true_progression_events(ctx) -> pd.DataFrame | None:
     for path in sorted(folder.glob("*sequence*.parquet")):
         table = pd.read_parquet(path)
         if {"patient_id", "organ", "day"} <= set(table.columns):
-            return table.assign(endpoint="progression", event=True, lesion_id=table.get("lesion_id", table["organ"]))
-    return pipeline.oracle_events(ctx, "progression")
+            return table.assign(endpoint="progression", event=True, lesion_id=table.get("lesion_id", table["organ"]),
+                                source="simulator")
+    return pipeline.oracle_events(ctx, "progression").assign(source="oracle")
 
 
 def sequence_rows(ctx, sequences, clustering, patients: pd.DataFrame, n_clusters: int, encoding: str,
@@ -166,8 +167,10 @@ def sequence_rows(ctx, sequences, clustering, patients: pd.DataFrame, n_clusters
     progressed_estimated = sequences.patients.set_index("patient_id")["progressed"]
     progressed_true = true_sequences.patients.set_index("patient_id")["progressed"]
     agreement = float((progressed_estimated.loc[common] == progressed_true.loc[common]).mean())
+    from_simulator = float(true_events["source"].eq("simulator").all())
     return [_row("sequences", "ARI with clusters on true sequences", ari),
-            _row("sequences", "share progressing as in truth", agreement)]
+            _row("sequences", "share progressing as in truth", agreement),
+            _row("sequences", "true sequences from the simulator's table", from_simulator)]
 
 
 def prediction_rows(result) -> list[dict]:

@@ -12,6 +12,7 @@ numbers: a replicate depends on its seed only, never on the worker or the number
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import uuid
@@ -139,7 +140,7 @@ def embedded_client(workers: int):
 
     os.environ.update(SINGLE_THREAD_ENV)  # inherited by the worker processes it spawns
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                           memory_limit=0)
+                           memory_limit=0, silence_logs=logging.ERROR)
     return Client(cluster)
 
 

@@ -6,7 +6,8 @@
 #   make book SEED=7 COHORT=mhnscc
 #   make test                     unit, golden, chapter and browser tests
 #   make test-slow                the long recovery and coverage studies
-#   make bench                    the SAEM and frailty-Cox benchmarks (results in _build/bench/)
+#   make bench                    the SAEM, frailty-Cox and replicate-study benchmarks (results in _build/bench/)
+#   make study                    a replicate study on an embedded Dask cluster (STUDY_ARGS="--replicates 20 ...")
 #   make check                    open every page of the built book in headless Chromium, offline (screenshots)
 
 PYTHON ?= python3
@@ -18,7 +19,7 @@ N_PATIENTS ?= 0
 SEED ?= 20230417
 BUILD_ARGS ?=
 
-.PHONY: book test test-slow bench check venv clean
+.PHONY: book test test-slow bench check study venv clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,9 +41,15 @@ test-slow: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_saem.py
 	$(PY) benchmarks/bench_cox.py
+	$(PY) benchmarks/bench_study.py
 
 check: $(STAMP)
 	$(PY) -m lesionmap check
+
+STUDY_ARGS ?= --replicates 4 --n-patients 300
+
+study: $(STAMP)
+	$(PY) -m lesionmap study $(STUDY_ARGS)
 
 clean:
 	rm -rf _build

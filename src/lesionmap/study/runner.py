@@ -16,6 +16,7 @@ import logging
 import os
 import sys
 import uuid
+from concurrent.futures import CancelledError
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -139,7 +140,7 @@ def embedded_client(workers: int):
     from dask.distributed import Client, LocalCluster
 
     os.environ.update(SINGLE_THREAD_ENV)  # inherited by the worker processes it spawns
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                            memory_limit=0, silence_logs=logging.ERROR)
     return Client(cluster)
 
@@ -189,15 +190,16 @@ def run_study(design: StudyDesign, out: str | Path, workers: int = 2, scheduler:
             done = failed = 0
             for future in as_completed(futures):
                 i, seed = futures[future]
-                if future.status == "finished":
-                    store.write(seed, future.result())
-                    done += 1
-                else:
-                    error = future.exception()
+                try:
+                    rows = future.result()
+                except (Exception, CancelledError) as error:  # the replicate's own error, after its retries
                     new_failures.append({"replicate": i, "seed": seed, "attempts": retries + 1,
                                          "error": f"{type(error).__name__}: {error}",
                                          "traceback": _traceback_text(future)})
                     failed += 1
+                else:
+                    store.write(seed, rows)
+                    done += 1
                 future.release()
                 bar.set_postfix(done=done, failed=failed)
                 bar.update(1)

@@ -146,7 +146,7 @@ def embedded_client(workers: int):
 
 
 def _progress_bar(total: int, progress: bool | None):
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     show = sys.stderr.isatty() if progress is None else progress
     return tqdm(total=total, unit="replicate", desc="study", disable=not show, file=sys.stderr)

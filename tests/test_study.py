@@ -126,3 +126,20 @@ def test_a_replicate_that_keeps_failing_is_recorded_and_the_study_finishes(tmp_p
     assert any("2 replicate(s) failed 2 times" in m for m in messages)
     again = run_study(design, tmp_path, workers=1, progress=False, log=lambda *_: None)
     assert len(again.failures) == 2  # tried again, recorded once
+
+
+def test_cli_study_refuses_an_output_folder_of_another_design(tmp_path, capsys):
+    from lesionmap.cli import main
+
+    StudyStore(tmp_path).open(StudyDesign(n_patients=100, replicates=2))
+    status = main(["study", "--n-patients", "120", "--replicates", "2", "--out", str(tmp_path), "--no-progress"])
+    assert status == 2
+    assert "holds a study of another design (differs in n_patients)" in capsys.readouterr().err
+
+
+def test_cli_study_takes_workers_or_a_scheduler_not_both(capsys):
+    from lesionmap.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["study", "--workers", "2", "--scheduler", "tcp://127.0.0.1:8786"])
+    assert "not allowed with argument" in capsys.readouterr().err

@@ -137,7 +137,7 @@ def add_study_parser(commands) -> None:
     study.add_argument("--seed", type=non_negative_int, default=20230417, help="seed of the first replicate")
     study.add_argument("--out", type=Path, default=Path("_build/study"), help="output folder (default _build/study)")
     where = study.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=positive_int, default=2,
+    where.add_argument("--workers", type=positive_int, default=None,
                        help="worker processes of the embedded cluster (default 2; one thread each)")
     where.add_argument("--scheduler", metavar="ADDRESS",
                        help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (see the README)")
@@ -199,10 +199,14 @@ def run_study_command(args) -> int:
     try:
         design = StudyDesign(cohort=args.cohort, n_patients=args.n_patients, replicates=args.replicates,
                              base_seed=args.seed, stages=tuple(args.stages), options=options)
-        result = run_study(design, args.out, workers=args.workers, scheduler=args.scheduler, retries=args.retries,
-                           progress=False if args.no_progress else None)
+        result = run_study(design, args.out, workers=args.workers or 2, scheduler=args.scheduler,
+                           retries=args.retries, progress=False if args.no_progress else None)
     except StudyError as error:
         raise UsageError(str(error)) from None
+    except OSError as error:
+        if args.scheduler is None:
+            raise
+        raise UsageError(f"cannot reach the Dask scheduler at {args.scheduler} ({error}): is it running?") from None
     print_summary(result)
     return 0
 

@@ -23,7 +23,7 @@ def relative_errors(rows: pd.DataFrame, title: str) -> alt.LayerChart:
                                 "95% CI holds the truth", "95% CI misses the truth")
     order = list(dict.fromkeys(table["quantity"]))
     points = alt.Chart(table).mark_circle(size=60, opacity=0.7).encode(
-        y=alt.Y("quantity:N", sort=order, title=None),
+        y=alt.Y("quantity:N", sort=order, title=None, axis=alt.Axis(labelLimit=300)),
         x=alt.X("relative_error:Q", title="estimate / truth - 1", axis=alt.Axis(format="%")),
         color=alt.Color("covered:N", title=None, scale=alt.Scale(
             domain=["95% CI holds the truth", "95% CI misses the truth"], range=["#4c78a8", "#e45756"])),
@@ -67,6 +67,6 @@ def finding_bars(shares: pd.DataFrame, title: str) -> alt.Chart:
     return alt.Chart(table).mark_bar().encode(
         x=alt.X("share:Q", title="share of replicates in which it holds", scale=alt.Scale(domain=[0, 1]),
                 axis=alt.Axis(format="%")),
-        y=alt.Y("label:N", sort=list(table["label"]), title=None),
+        y=alt.Y("label:N", sort=list(table["label"]), title=None, axis=alt.Axis(labelLimit=360)),
         tooltip=["finding", "tested", "holds", alt.Tooltip("share:Q", format=".0%")],
     ).properties(width=360, title=title)

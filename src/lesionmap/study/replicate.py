@@ -55,7 +55,8 @@ def _row(stage, quantity, estimate, se=np.nan, lower=np.nan, upper=np.nan, truth
 
 def data_rows(data) -> list[dict]:
     """Counts of the cohort read back from SDTM (no truth: they describe the replicate)."""
-    return [_row("data", "patients", len(data.patients)), _row("data", "target lesions", len(data.lesions.query("kind == 'target'")) if "kind" in data.lesions else len(data.lesions)),
+    return [_row("data", "patients", len(data.patients)),
+            _row("data", "target lesions", int((data.lesions["kind"] == "target").sum())),
             _row("data", "measurements", len(data.measurements))]
 
 
@@ -228,7 +229,7 @@ def _run_stages(run, cohort, n_patients, seed, folder, options) -> list[dict]:
     from lesionmap import book, pipeline
     from lesionmap.study import findings
 
-    warnings.filterwarnings("ignore", category=RuntimeWarning)
+    warnings.filterwarnings("ignore", message="no event among the rows", category=RuntimeWarning)  # as Chapter 3
     ctx = book.Context.from_parameters(cohort, n_patients, seed, folder)
     rows, seconds = [], {}
 

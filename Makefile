@@ -6,7 +6,8 @@
 #   make book SEED=7 COHORT=mhnscc
 #   make test                     unit, golden, chapter and browser tests
 #   make test-slow                the long recovery and coverage studies
-#   make bench                    the SAEM and frailty-Cox benchmarks (results in _build/bench/)
+#   make bench                    the SAEM, frailty-Cox and replicate-study benchmarks (results in _build/bench/)
+#   make study                    a replicate study on an embedded Dask cluster (STUDY_ARGS="--replicates 20 ...")
 #   make check                    open every page of the built book in headless Chromium, offline (screenshots)
 #   make lint / make format       ruff check and ruff format --check / ruff format (settings in pyproject.toml)
 #   make lock                     regenerate requirements.txt from pyproject.toml (all extras, Python 3.11)
@@ -20,16 +21,8 @@ N_PATIENTS ?= 0
 SEED ?= $(shell sed -n 's/^DEFAULT_SEED = \([0-9]*\).*/\1/p' src/lesionmap/config.py)
 BUILD_ARGS ?=
 
-# The lock is compiled by uv in a throwaway tool environment (never in .venv), from the same package index
-# pip uses here (pip's configuration: index-url, extra-index-url, find-links).
-LOCK := requirements.txt
-LOCK_TOOL_VENV := _build/lock-tool
-LOCK_PYTHON_VERSION := 3.11
-INDEX_URL ?= $(or $(PIP_INDEX_URL),$(shell $(PYTHON) -m pip config get global.index-url 2>/dev/null),https://pypi.org/simple)
-EXTRA_INDEX_URLS ?= $(or $(PIP_EXTRA_INDEX_URL),$(shell $(PYTHON) -m pip config get global.extra-index-url 2>/dev/null))
-FIND_LINKS ?= $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
 
-.PHONY: book test test-slow bench check venv clean lint format lock
+.PHONY: book test test-slow bench check study venv clean lint format lock
 
 # The venv holds exactly the lock: packages the lock no longer lists are removed (a stale one can cost seconds
 # of import time in every chapter's kernel).
@@ -56,6 +49,7 @@ test-slow: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_saem.py
 	$(PY) benchmarks/bench_cox.py
+	$(PY) benchmarks/bench_study.py
 
 check: $(STAMP)
 	$(PY) -m lesionmap check
@@ -74,6 +68,11 @@ lock:
 		--index-url $(INDEX_URL) $(foreach url,$(EXTRA_INDEX_URLS),--extra-index-url $(url)) \
 		$(foreach dir,$(FIND_LINKS),--find-links $(dir)) --index-strategy unsafe-best-match \
 		--no-emit-index-url --no-emit-find-links --custom-compile-command "make lock" --quiet -o $(LOCK)
+
+STUDY_ARGS ?= --replicates 4 --n-patients 300
+
+study: $(STAMP)
+	$(PY) -m lesionmap study $(STUDY_ARGS)
 
 clean:
 	rm -rf _build

@@ -1,4 +1,4 @@
-"""Command line: ``python -m lesionmap build|simulate|check ...``.
+"""Command line: ``python -m lesionmap build|simulate|check|study ...``.
 
 Every error a user can cause (unknown cohort, bad parameter value, missing input) ends in one line that says
 what to do, and a non-zero exit status.
@@ -123,9 +123,49 @@ def make_parser() -> argparse.ArgumentParser:
     check.add_argument("--build-dir", default=DEFAULT_BUILD_DIR, help="the build folder (default: _build)")
     check.add_argument("--screenshots", type=Path, default=None,
                        help="where the screenshots go (default: <build-dir>/screenshots)")
+    add_study_parser(commands)
     for command in (build, simulate, check):
         add_verbosity_options(command)
     return parser
+
+
+def positive_int(value: str) -> int:
+    number = non_negative_int(value)
+    if number == 0:
+        raise argparse.ArgumentTypeError(f"'{value}' must be 1 or more")
+    return number
+
+
+def add_study_parser(commands) -> None:
+    """``study``: the replicate study of the whole pipeline on Dask (see ``lesionmap.study``)."""
+    from lesionmap.study.replicate import STAGES
+
+    study = commands.add_parser(
+        "study",
+        help="replicate study: run the pipeline on many simulated cohorts (one seed each) on Dask and "
+        "summarise bias, RMSE and 95%% coverage against the truth",
+        description="Each replicate simulates a cohort (seed = --seed + replicate number), writes and reads its "
+        "SDTM, and runs the selected stages; finished replicates are kept in --out as Parquet, so a rerun "
+        "resumes. Without --scheduler an embedded Dask cluster of --workers processes runs it.",
+    )
+    study.add_argument("--replicates", type=positive_int, default=4, help="number of replicates (default 4)")
+    study.add_argument("--n-patients", type=positive_int, default=300,
+                       help="patients per simulated cohort (default 300; 4308 is the paper's scale)")
+    study.add_argument("--cohort", choices=SIMULATED_COHORTS, default="mcrc", help="which simulated cohort")
+    study.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES), metavar="STAGE",
+                       help=f"stages to run ({', '.join(STAGES)}; a stage brings the ones it needs); default all")
+    study.add_argument("--seed", type=non_negative_int, default=DEFAULT_SEED, help="seed of the first replicate")
+    study.add_argument("--out", type=Path, default=Path("_build/study"), help="output folder (default _build/study)")
+    where = study.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=positive_int, default=None,
+                       help="worker processes of the embedded cluster (default 2; one thread each)")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (see the README)")
+    study.add_argument("--retries", type=non_negative_int, default=1,
+                       help="further attempts of a replicate that fails (default 1: a replicate fails after two)")
+    study.add_argument("--saem-iterations", type=positive_int, nargs=2, default=None, metavar=("K1", "K2"),
+                       help="SAEM iterations (default: the book's 300 100)")
+    study.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run_build(args) -> int:
@@ -175,6 +215,25 @@ def run_check(args) -> int:
     return 1 if failed else 0
 
 
+def run_study_command(args) -> int:
+    from lesionmap.study import StudyDesign, StudyError, print_summary, run_study
+
+    options = {"saem_iterations": tuple(args.saem_iterations)} if args.saem_iterations else {}
+    try:
+        design = StudyDesign(cohort=args.cohort, n_patients=args.n_patients, replicates=args.replicates,
+                             base_seed=args.seed, stages=tuple(args.stages), options=options)
+        result = run_study(design, args.out, workers=args.workers or 2, scheduler=args.scheduler,
+                           retries=args.retries, progress=False if args.no_progress else None)
+    except StudyError as error:
+        raise UsageError(str(error)) from None
+    except OSError as error:
+        if args.scheduler is None:
+            raise
+        raise UsageError(f"cannot reach the Dask scheduler at {args.scheduler} ({error}): is it running?") from None
+    print_summary(result)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from lesionmap.runner import BuildError
 
@@ -186,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_build(args)
         if args.command == "check":
             return run_check(args)
+        if args.command == "study":
+            return run_study_command(args)
         return run_simulate(args)
     except (BuildError, UsageError, FileNotFoundError) as error:
         print(f"lesionmap: error: {error}", file=sys.stderr)

@@ -21,6 +21,14 @@ N_PATIENTS ?= 0
 SEED ?= $(shell sed -n 's/^DEFAULT_SEED = \([0-9]*\).*/\1/p' src/lesionmap/config.py)
 BUILD_ARGS ?=
 
+# The lock is compiled by uv in a throwaway tool environment (never in .venv), from the same package index
+# pip uses here (pip's configuration: index-url, extra-index-url, find-links).
+LOCK := requirements.txt
+LOCK_TOOL_VENV := _build/lock-tool
+LOCK_PYTHON_VERSION := 3.11
+INDEX_URL ?= $(or $(PIP_INDEX_URL),$(shell $(PYTHON) -m pip config get global.index-url 2>/dev/null),https://pypi.org/simple)
+EXTRA_INDEX_URLS ?= $(or $(PIP_EXTRA_INDEX_URL),$(shell $(PYTHON) -m pip config get global.extra-index-url 2>/dev/null))
+FIND_LINKS ?= $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
 
 .PHONY: book test test-slow bench check study venv clean lint format lock
 

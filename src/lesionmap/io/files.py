@@ -16,11 +16,18 @@ from lesionmap.io.errors import SDTMError
 
 #: Supported file formats by suffix. pyreadstat reads SAS datasets but cannot write them.
 FORMATS = {".xpt": "SAS transport (XPT)", ".sas7bdat": "SAS dataset", ".csv": "CSV", ".parquet": "Parquet"}
-REQUIRED_DOMAINS = ("dm", "suppdm", "tu", "tr", "rs", "adtte")
-OPTIONAL_DOMAINS = ("supptr",)
+REQUIRED_DOMAINS = ("dm", "tu", "tr", "rs")
+#: SUPPDM (covariates), ADTTE (ADaM survival; OS and PFS are derived without it), SUPPTR (locations), and DS and
+#: SV (only their dates: the last date a patient was known alive).
+OPTIONAL_DOMAINS = ("suppdm", "adtte", "supptr", "ds", "sv")
 
 #: Name of the column holding each record's 1-based row number in its file.
 ROW = "_row"
+
+
+def is_domain_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds a DM file (a trial's SDTM package, not a folder of trial folders)."""
+    return any(path.stem.lower() == "dm" and path.is_file() for path in folder.iterdir())
 
 
 def find_domain_files(folder: str | Path) -> dict[str, Path]:

@@ -59,6 +59,21 @@ def find_domain_files(folder: str | Path) -> dict[str, Path]:
     return {name: paths[0] for name, paths in supported.items()}
 
 
+def csv_encoding(path: Path) -> str:
+    """The text encoding of a CSV file: UTF-16 or UTF-8 by their byte-order marks, UTF-8 when it decodes, else
+    Latin-1 (which decodes any bytes; SAS exports often use it)."""
+    raw = path.read_bytes()
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "latin-1"
+    return "utf-8"
+
+
 def _column_names(path: Path) -> list[str]:
     suffix = path.suffix.lower()
     if suffix in (".xpt", ".sas7bdat"):
@@ -67,7 +82,7 @@ def _column_names(path: Path) -> list[str]:
         reader = pyreadstat.read_xport if suffix == ".xpt" else pyreadstat.read_sas7bdat
         return list(reader(str(path), metadataonly=True)[1].column_names)
     if suffix == ".csv":
-        return list(pd.read_csv(path, nrows=0, encoding_errors="replace").columns)
+        return list(pd.read_csv(path, nrows=0, encoding=csv_encoding(path)).columns)
     import pyarrow.parquet as pq
 
     return list(pq.read_schema(path).names)
@@ -81,10 +96,7 @@ def _read_columns(path: Path, columns: list[str]) -> pd.DataFrame:
         reader = pyreadstat.read_xport if suffix == ".xpt" else pyreadstat.read_sas7bdat
         return reader(str(path), usecols=columns)[0]
     if suffix == ".csv":
-        try:
-            return pd.read_csv(path, usecols=columns, dtype=str, keep_default_na=False)
-        except UnicodeDecodeError:
-            return pd.read_csv(path, usecols=columns, dtype=str, keep_default_na=False, encoding="latin-1")
+        return pd.read_csv(path, usecols=columns, dtype=str, keep_default_na=False, encoding=csv_encoding(path))
     return pd.read_parquet(path, columns=columns)
 
 

@@ -6,7 +6,7 @@
 #   make book SEED=7 COHORT=mhnscc
 #   make test                     unit, golden, chapter and browser tests
 #   make test-slow                the long recovery and coverage studies
-#   make bench                    the SAEM and frailty-Cox benchmarks (results in _build/bench/)
+#   make bench                    the SAEM, frailty-Cox and SDTM-reader benchmarks (results in _build/bench/)
 #   make check                    open every page of the built book in headless Chromium, offline (screenshots)
 
 PYTHON ?= python3
@@ -40,6 +40,7 @@ test-slow: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_saem.py
 	$(PY) benchmarks/bench_cox.py
+	$(PY) benchmarks/bench_reader.py
 
 check: $(STAMP)
 	$(PY) -m lesionmap check

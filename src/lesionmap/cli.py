@@ -13,6 +13,12 @@ from pathlib import Path
 import yaml
 
 SIMULATED_COHORTS = ("mcrc", "mhnscc")
+#: Choices of the reader options (``--unknown-location``, ``--location-conflicts``).
+UNKNOWN_LOCATION_CHOICES = ("error", "other")
+LOCATION_CONFLICT_CHOICES = ("first", "error")
+#: The chapter parameter of each reader option on the command line.
+READER_PARAMETERS = {"map": "sdtm_map", "evaluator": "evaluator", "unknown_location": "unknown_location",
+                     "location_conflicts": "location_conflicts"}
 
 
 class UsageError(ValueError):
@@ -29,6 +35,14 @@ def cohort_argument(value: str) -> str:
     raise argparse.ArgumentTypeError(
         f"'{value}' is neither a simulated cohort ({', '.join(SIMULATED_COHORTS)}) nor a folder of SDTM files"
     )
+
+
+def map_argument(value: str) -> str:
+    """A site-map file (a copy of data/sdtm_map.yaml)."""
+    path = Path(value)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"'{value}' is not a file (give a copy of data/sdtm_map.yaml)")
+    return str(path.resolve())
 
 
 def non_negative_int(value: str) -> int:
@@ -66,9 +80,10 @@ def make_parser() -> argparse.ArgumentParser:
         "them with jupyter-book (strict: -W -n) into _build/book/_build/html/.",
     )
     build.add_argument(
-        "--cohort", type=cohort_argument, default="mcrc",
+        "--cohort", type=cohort_argument, default=["mcrc"], nargs="+", metavar="COHORT",
         help="mcrc (default: the simulated colorectal cohort), mhnscc (the simulated head-and-neck cohort), "
-        "or a folder of SDTM files (see the book's appendix 'Bringing your own SDTM data')",
+        "a folder of SDTM files, or several folders (or a folder of trial folders) to pool "
+        "(see the book's appendix 'Bringing your own SDTM data')",
     )
     build.add_argument(
         "--n-patients", type=non_negative_int, default=0,
@@ -86,6 +101,19 @@ def make_parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--build-dir", default="_build", help="output folder (default: _build)")
     build.add_argument("--no-html", action="store_true", help="execute the chapters but do not render HTML")
+    reader = build.add_argument_group("SDTM reader", "how Chapter 1 reads the SDTM files (chapter parameters "
+                                      "sdtm_map, evaluator, unknown_location, location_conflicts)")
+    reader.add_argument("--map", type=map_argument, metavar="PATH",
+                        help="your copy of data/sdtm_map.yaml (sites, nodal organs, arms, qualifiers, tests)")
+    reader.add_argument("--evaluator", metavar="NAME|accepted|all",
+                        help="whose TR/RS records to keep: a TREVAL value (blank TREVAL is INVESTIGATOR), 'accepted' "
+                        "(TRACPTFL = Y) or 'all' (default: the map's evaluator)")
+    reader.add_argument("--unknown-location", choices=UNKNOWN_LOCATION_CHOICES,
+                        help="a location the map does not know: 'error' (default) or 'other' (filed under other, "
+                        "counted)")
+    reader.add_argument("--location-conflicts", choices=LOCATION_CONFLICT_CHOICES,
+                        help="a lesion whose records give different locations: 'first' (default: the identification "
+                        "record's, counted) or 'error'")
 
     simulate = commands.add_parser(
         "simulate",
@@ -108,15 +136,26 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def build_cohort(values: list[str]):
+    """The ``cohort`` parameter: one cohort or folder as text, several folders (pooled) as a list."""
+    if len(values) > 1 and any(value in SIMULATED_COHORTS for value in values):
+        raise UsageError("--cohort: several values pool folders of SDTM files; a simulated cohort stands alone")
+    return values[0] if len(values) == 1 else list(values)
+
+
 def run_build(args) -> int:
     from lesionmap.runner import BuildOptions, build
 
+    parameters = parse_parameters(args.parameter)
+    for option, name in READER_PARAMETERS.items():
+        if getattr(args, option) is not None:
+            parameters[name] = getattr(args, option)
     options = BuildOptions(
-        cohort=args.cohort,
+        cohort=build_cohort(args.cohort),
         n_patients=args.n_patients,
         seed=args.seed,
         chapters=args.chapters,
-        parameters=parse_parameters(args.parameter),
+        parameters=parameters,
         build_dir=Path(args.build_dir),
         html=not args.no_html,
     )

@@ -35,9 +35,11 @@ class BuildError(RuntimeError):
 
 @dataclass
 class BuildOptions:
-    """What one build runs: the cohort, its size and seed, which chapters, extra papermill parameters."""
+    """What one build runs: the cohort (a list of folders to pool), its size and seed, which chapters, extra
+    papermill parameters (the reader options among them: sdtm_map, evaluator, unknown_location,
+    location_conflicts)."""
 
-    cohort: str = "mcrc"
+    cohort: str | list[str] = "mcrc"
     n_patients: int = 0
     seed: int = 20230417
     chapters: list[str] | None = None

@@ -105,10 +105,14 @@ def baseline_features(patients: pd.DataFrame, lesions: pd.DataFrame, measurement
 
 
 def feature_kinds(features: pd.DataFrame) -> dict[str, list[str]]:
-    """Split feature columns by how the model encodes them: continuous, skewed, categorical, organ indicators."""
+    """Split feature columns by how the model encodes them: continuous, skewed, categorical, organ indicators.
+
+    A continuous covariate missing for every patient (a trial without SUPPDM has no BMI) is left out: it carries
+    no information, and median imputation cannot fill it.
+    """
     check_baseline_features(features)
     return {
-        "continuous": [c for c in CONTINUOUS_COVARIATES if c in features],
+        "continuous": [c for c in CONTINUOUS_COVARIATES if c in features and features[c].notna().any()],
         "skewed": [c for c in SKEWED_FEATURES if c in features],
         "categorical": [c for c in CATEGORICAL_COVARIATES if c in features],
         "organs": [c for c in features if c.startswith(ORGAN_PREFIX)],

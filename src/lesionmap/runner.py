@@ -210,7 +210,7 @@ def build(options: BuildOptions) -> dict:
     build_dir = (options.root / options.build_dir).resolve()
     staging = build_dir / "executed"
     chapters = _select(chapter_notebooks(options.root), options.chapters)
-    _check_parameters(options, chapters)
+    _check_parameters(options, chapter_notebooks(options.root))  # a parameter of any chapter (e.g. the reader's)
     staging.mkdir(parents=True, exist_ok=True)
     results_dir = build_dir / "results"
     results_dir.mkdir(parents=True, exist_ok=True)

@@ -88,6 +88,8 @@ def baseline_features(patients: pd.DataFrame, lesions: pd.DataFrame, measurement
             features[column] = pd.to_numeric(covariates[column], errors="raise").astype(float)
         except (TypeError, ValueError) as error:
             raise ValueError(f"patients: column {column!r} must be numeric ({error})") from None
+    # A continuous covariate missing for every patient (a trial without SUPPDM has no BMI) carries no information.
+    features = features.drop(columns=[c for c in CONTINUOUS_COVARIATES if features[c].isna().all()])
     for column in CATEGORICAL_COVARIATES:
         features[column] = _category_text(covariates[column])
 
@@ -105,14 +107,10 @@ def baseline_features(patients: pd.DataFrame, lesions: pd.DataFrame, measurement
 
 
 def feature_kinds(features: pd.DataFrame) -> dict[str, list[str]]:
-    """Split feature columns by how the model encodes them: continuous, skewed, categorical, organ indicators.
-
-    A continuous covariate missing for every patient (a trial without SUPPDM has no BMI) is left out: it carries
-    no information, and median imputation cannot fill it.
-    """
+    """Split feature columns by how the model encodes them: continuous, skewed, categorical, organ indicators."""
     check_baseline_features(features)
     return {
-        "continuous": [c for c in CONTINUOUS_COVARIATES if c in features and features[c].notna().any()],
+        "continuous": [c for c in CONTINUOUS_COVARIATES if c in features],
         "skewed": [c for c in SKEWED_FEATURES if c in features],
         "categorical": [c for c in CATEGORICAL_COVARIATES if c in features],
         "organs": [c for c in features if c.startswith(ORGAN_PREFIX)],

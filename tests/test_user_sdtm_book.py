@@ -81,5 +81,5 @@ def test_an_sdtm_only_package_in_another_sponsors_style_builds_the_whole_book(sp
     page = (html / "book" / "chapters" / "01_data.html").read_text()
     assert "were derived from the SDTM domains" in page
     assert f"{conflicts:,} lesions had records naming two different locations" in page
-    assert "Missing for every patient: bmi, line, prior_surgery" in page
+    assert "Missing for every patient: bmi, kras, line, prior_surgery" in page
     shutil.rmtree(build_dir / "artifacts")

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from lesionmap.io import SDTMError, read_sdtm
 from lesionmap.io.files import csv_encoding
 
-settings.register_profile("sdtm-fuzz", max_examples=60, deadline=None,
+settings.register_profile("sdtm-fuzz", max_examples=40, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 def with_deaths(domains: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:

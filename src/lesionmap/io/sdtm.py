@@ -334,12 +334,10 @@ def _resolve_locations(tu: Domain, keys: pd.Series, supptr_records: pd.DataFrame
         supptr_records[supptr_records["location"] != ""],
     ], ignore_index=True).sort_values(["key", "order"], kind="stable")
     normalised = candidates["location"].str.strip().str.upper()
-    distinct = normalised.groupby(candidates["key"].to_numpy()).nunique()
-    conflicting = distinct.index[distinct.to_numpy() > 1]
+    disagreeing = (normalised != normalised.groupby(candidates["key"].to_numpy()).transform("first")).to_numpy()
+    conflicting = candidates.loc[disagreeing, "key"].unique()
     in_conflict = candidates["key"].isin(conflicting).to_numpy()
     first = candidates.drop_duplicates("key")
-    disagreeing = in_conflict & (normalised.to_numpy() != candidates["key"].map(
-        pd.Series(normalised.to_numpy(), index=candidates["key"].to_numpy()).groupby(level=0).first()).to_numpy())
     if location_conflicts == "error" and len(conflicting):
         from_supptr = candidates["row"].to_numpy() > 0
         only_supptr = not (in_conflict & ~from_supptr).any()

@@ -6,7 +6,7 @@
 #   make book SEED=7 COHORT=mhnscc
 #   make test                     unit, golden, chapter and browser tests
 #   make test-slow                the long recovery and coverage studies
-#   make bench                    the SAEM, frailty-Cox and replicate-study benchmarks (results in _build/bench/)
+#   make bench                    the SAEM, frailty-Cox, SDTM-reader and replicate-study benchmarks (results in _build/bench/)
 #   make study                    a replicate study on an embedded Dask cluster (STUDY_ARGS="--replicates 20 ...")
 #   make check                    open every page of the built book in headless Chromium, offline (screenshots)
 #   make lint / make format       ruff check and ruff format --check / ruff format (settings in pyproject.toml)
@@ -58,6 +58,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_saem.py
 	$(PY) benchmarks/bench_cox.py
 	$(PY) benchmarks/bench_study.py
+	$(PY) benchmarks/bench_reader.py
 
 check: $(STAMP)
 	$(PY) -m lesionmap check

@@ -66,8 +66,8 @@ class Case:
     after_write: Callable | None = None
 
 
-def without_adtte(domains):
-    del domains["adtte"]
+def without_tr(domains):
+    del domains["tr"]
     return domains
 
 
@@ -100,8 +100,7 @@ UNKNOWN_TUMSTATE = ("unknown TUMSTATE value (expected ABSENT, PRESENT, UNEQUIVOC
 
 CASES = {
     "missing domain file": Case(
-        without_adtte, "adtte: missing domain file: expected adtte.xpt, adtte.sas7bdat, adtte.csv or adtte.parquet "
-                       "in {folder}"),
+        without_tr, "tr: missing domain file: expected tr.xpt, tr.sas7bdat, tr.csv or tr.parquet in {folder}"),
     "unknown file format": Case(
         message="dm.json: unknown file format '.json' (the reader reads .xpt, .sas7bdat, .csv, .parquet)",
         after_write=rename_dm_to_json),
@@ -167,8 +166,12 @@ CASES = {
         "tr.csv, column TRDY, row 1: the record has neither a study day (TRDY) nor a date (TRDTC)"),
     "unparseable date": Case(
         then(factory.dates_only, edit("tr", 0, "TRDTC", "2020-13-45")),
-        "tr.csv, column TRDTC, row 1: unparseable date: expected an ISO 8601 date YYYY-MM-DD (partial dates are not "
-        "enough) (got '2020-13-45')"),
+        "tr.csv, column TRDTC, row 1: unparseable date: expected an ISO 8601 date YYYY-MM-DD, or YYYY-MM (imputed to "
+        "the 1st) (got '2020-13-45')"),
+    "a year alone for a date": Case(
+        then(factory.dates_only, edit("tr", 0, "TRDTC", "2020")),
+        "tr.csv, column TRDTC, row 1: unparseable date: expected an ISO 8601 date YYYY-MM-DD, or YYYY-MM (imputed to "
+        "the 1st) (got '2020')"),
     "missing RFSTDTC with dates only": Case(
         then(factory.dates_only, edit("dm", 1, "RFSTDTC", "")),
         "dm.csv, column RFSTDTC, row 2: the first-dose date is missing, but tu.csv dates this patient's records by "
@@ -179,9 +182,9 @@ CASES = {
     "SUPPDM PRSURG not Y or N": Case(
         edit("suppdm", 3, "QVAL", "MAYBE"),
         "suppdm.csv, column QVAL, row 4: PRSURG (prior surgery) must be Y or N (got 'MAYBE')"),
-    "no LINE for an analysed patient": Case(
-        drop("suppdm", rows=[2]), "dm.csv, column USUBJID, row 2: the patient has no LINE record in suppdm.csv (line "
-                                  "of therapy is required) (got 'S1-001')"),
+    "SUPPDM BMI out of range": Case(
+        edit("suppdm", 0, "QVAL", "2450"),
+        "suppdm.csv, column QVAL, row 1: BMI (body-mass index) must be a positive number below 1000 (got 2450.0)"),
     "ADTTE CNSR not 0 or 1": Case(
         edit("adtte", 1, "CNSR", 2.0),
         "adtte.csv, column CNSR, row 2: CNSR must be 0 (event) or 1 (censored) (got 2.0)"),
@@ -194,11 +197,13 @@ CASES = {
         "(got 'GOOD')"),
     "no record by the chosen evaluator": Case(
         message="tr.csv, column TREVAL: no record is by the evaluator 'CENTRAL READER': choose another evaluator "
-                "(the map's 'evaluator', or read_sdtm(evaluator=...)) (got 'INDEPENDENT ASSESSOR', 'INVESTIGATOR')",
+                "(the map's 'evaluator', --evaluator, or read_sdtm(evaluator=...)) (got 'INDEPENDENT ASSESSOR', "
+                "'INVESTIGATOR')",
         options={"evaluator": "CENTRAL READER"}),
     "two locations for a lesion in SUPPTR": Case(
         conflicting_supptr, "supptr.csv, column QVAL, rows 1, 10: the lesion has two different locations in SUPPTR "
-                            "(got 'Liver', 'LUNG')"),
+                            "(read with location_conflicts='first' to take the identification record's) "
+                            "(got 'Liver', 'LUNG')", options={"location_conflicts": "error"}),
     "unreadable XPT file": Case(
         message="tr.xpt: cannot be read as SAS transport (XPT): ", fmt="xpt", after_write=corrupt_tr),
     "unreadable SAS dataset": Case(

@@ -18,34 +18,65 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lesionmap.config import COHORT_LABELS, DEFAULT_BUILD_DIR, DEFAULT_COHORT, DEFAULT_SEED, SIMULATED_COHORTS
+from lesionmap.config import (
+    COHORT_LABELS,
+    DEFAULT_BUILD_DIR,
+    DEFAULT_COHORT,
+    DEFAULT_SEED,
+    LOCATION_CONFLICT_CHOICES,
+    SIMULATED_COHORTS,
+    UNKNOWN_LOCATION_CHOICES,
+)
 
 #: Environment variable through which the book runner tells each chapter's kernel the key of its run
 #: (the cohort key plus a digest of any non-default chapter parameters).
 RUN_KEY_ENV = "LESIONMAP_RUN_KEY"
 
-
 @dataclass(frozen=True)
 class Context:
-    """Where one run of the chapters reads and writes, and what it runs on."""
+    """Where one run of the chapters reads and writes, what it runs on, and how the SDTM reader reads it.
+
+    ``cohort`` is a simulated cohort's name, a folder of SDTM files, or several folders to pool (joined by
+    ``os.pathsep``; ``folders`` lists them). ``sdtm_map``, ``evaluator``, ``unknown_location`` and
+    ``location_conflicts`` are the reader's options (``lesionmap.io.read_sdtm``); None keeps the map's evaluator.
+    """
 
     cohort: str
     n_patients: int
     seed: int
     build_dir: Path
+    sdtm_map: str | None = None
+    evaluator: str | None = None
+    unknown_location: str = "error"
+    location_conflicts: str = "first"
 
     @classmethod
-    def from_parameters(cls, cohort: str = DEFAULT_COHORT, n_patients: int = 0, seed: int = DEFAULT_SEED,
-                        build_dir: str | Path = DEFAULT_BUILD_DIR) -> Context:
-        """Check the chapter parameters and make the context; a bad value raises a one-line ValueError."""
-        if cohort not in SIMULATED_COHORTS and not Path(cohort).is_dir():
-            raise ValueError(
-                f"cohort '{cohort}' is neither a simulated cohort ({', '.join(SIMULATED_COHORTS)}) "
-                "nor a folder of SDTM files"
-            )
+    def from_parameters(cls, cohort=DEFAULT_COHORT, n_patients: int = 0, seed: int = DEFAULT_SEED,
+                        build_dir: str | Path = DEFAULT_BUILD_DIR, sdtm_map: str | None = None, evaluator: str | None = None,
+                        unknown_location: str = "error", location_conflicts: str = "first") -> Context:
+        """Check the chapter parameters and make the context; a bad value raises a one-line ValueError.
+
+        ``cohort`` may be a list of SDTM folders (or a folder of trial folders): the trials are pooled.
+        """
+        folders = [str(item) for item in cohort] if isinstance(cohort, (list, tuple)) else [str(cohort)]
+        if not folders or (len(folders) > 1 and any(item in SIMULATED_COHORTS for item in folders)):
+            raise ValueError(f"cohort {cohort!r}: pool folders of SDTM files, not simulated cohorts")
+        for item in folders:
+            if item not in SIMULATED_COHORTS and not Path(item).is_dir():
+                raise ValueError(
+                    f"cohort '{item}' is neither a simulated cohort ({', '.join(SIMULATED_COHORTS)}) "
+                    "nor a folder of SDTM files"
+                )
         if int(n_patients) < 0:
             raise ValueError(f"n_patients must be 0 (the spec's size) or more, not {n_patients}")
-        return cls(str(cohort), int(n_patients), int(seed), Path(build_dir))
+        if unknown_location not in UNKNOWN_LOCATION_CHOICES:
+            raise ValueError(f"unknown_location must be 'error' or 'other', not {unknown_location!r}")
+        if location_conflicts not in LOCATION_CONFLICT_CHOICES:
+            raise ValueError(f"location_conflicts must be 'first' or 'error', not {location_conflicts!r}")
+        if sdtm_map and not Path(sdtm_map).is_file():
+            raise ValueError(f"sdtm_map '{sdtm_map}' is not a file (give a copy of data/sdtm_map.yaml)")
+        return cls(os.pathsep.join(folders), int(n_patients), int(seed), Path(build_dir), sdtm_map or None,
+                   evaluator or None, unknown_location, location_conflicts)
 
     @property
     def simulated(self) -> bool:
@@ -53,18 +84,37 @@ class Context:
         return self.cohort in SIMULATED_COHORTS
 
     @property
+    def folders(self) -> list[Path]:
+        """The SDTM folders of a user's cohort (several when trials are pooled); empty for a simulated cohort."""
+        return [] if self.simulated else [Path(item) for item in self.cohort.split(os.pathsep)]
+
+    @property
+    def pooled(self) -> bool:
+        """Whether several trial folders are pooled (a list of folders, or a folder of trial folders)."""
+        from lesionmap.io.sdtm import sdtm_sources
+
+        return len(self.folders) > 1 or (len(self.folders) == 1 and len(sdtm_sources(self.folders[0])) > 1)
+
+    def reader_options(self) -> dict:
+        """The keyword arguments of ``read_sdtm`` that this run chose."""
+        return {"mapping": self.sdtm_map, "evaluator": self.evaluator, "unknown_location": self.unknown_location,
+                "location_conflicts": self.location_conflicts}
+
+    @property
     def cohort_label(self) -> str:
         if self.simulated:
             return COHORT_LABELS[self.cohort]
-        return f"SDTM data in {Path(self.cohort).name}"
+        names = ", ".join(folder.name for folder in self.folders)
+        return f"SDTM data pooled from {names}" if len(self.folders) > 1 else f"SDTM data in {names}"
 
     @property
     def key(self) -> str:
         """A folder name that identifies the cohort and the parameters."""
         if self.simulated:
             return f"{self.cohort}-n{self.n_patients or 'spec'}-s{self.seed}"
-        digest = hashlib.sha1(str(Path(self.cohort).resolve()).encode()).hexdigest()[:10]
-        return f"sdtm-{Path(self.cohort).name}-{digest}-s{self.seed}"
+        resolved = os.pathsep.join(str(folder.resolve()) for folder in self.folders)
+        digest = hashlib.sha1(resolved.encode()).hexdigest()[:10]
+        return f"sdtm-{self.folders[0].name}{'-pooled' if len(self.folders) > 1 else ''}-{digest}-s{self.seed}"
 
     @property
     def artifacts(self) -> Path:

@@ -14,9 +14,20 @@ from pathlib import Path
 import yaml
 
 from lesionmap import logs
-from lesionmap.config import DEFAULT_BUILD_DIR, DEFAULT_COHORT, DEFAULT_SEED, SIMULATED_COHORTS
+from lesionmap.config import (
+    DEFAULT_BUILD_DIR,
+    DEFAULT_COHORT,
+    DEFAULT_SEED,
+    LOCATION_CONFLICT_CHOICES,
+    SIMULATED_COHORTS,
+    UNKNOWN_LOCATION_CHOICES,
+)
 
 log = logging.getLogger(__name__)
+
+#: The chapter parameter of each reader option on the command line.
+READER_PARAMETERS = {"map": "sdtm_map", "evaluator": "evaluator", "unknown_location": "unknown_location",
+                     "location_conflicts": "location_conflicts"}
 
 
 class UsageError(ValueError):
@@ -33,6 +44,14 @@ def cohort_argument(value: str) -> str:
     raise argparse.ArgumentTypeError(
         f"'{value}' is neither a simulated cohort ({', '.join(SIMULATED_COHORTS)}) nor a folder of SDTM files"
     )
+
+
+def map_argument(value: str) -> str:
+    """A site-map file (a copy of data/sdtm_map.yaml)."""
+    path = Path(value)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"'{value}' is not a file (give a copy of data/sdtm_map.yaml)")
+    return str(path.resolve())
 
 
 def non_negative_int(value: str) -> int:
@@ -79,9 +98,10 @@ def make_parser() -> argparse.ArgumentParser:
         "them with jupyter-book (strict: -W -n) into _build/book/_build/html/.",
     )
     build.add_argument(
-        "--cohort", type=cohort_argument, default=DEFAULT_COHORT,
+        "--cohort", type=cohort_argument, default=[DEFAULT_COHORT], nargs="+", metavar="COHORT",
         help="mcrc (default: the simulated colorectal cohort), mhnscc (the simulated head-and-neck cohort), "
-        "or a folder of SDTM files (see the book's appendix 'Bringing your own SDTM data')",
+        "a folder of SDTM files, or several folders (or a folder of trial folders) to pool "
+        "(see the book's appendix 'Bringing your own SDTM data')",
     )
     build.add_argument(
         "--n-patients", type=non_negative_int, default=0,
@@ -104,6 +124,19 @@ def make_parser() -> argparse.ArgumentParser:
         help="chapters executed at the same time: the main chain and the standalone appendices run side by side "
         "(default 0: one per available core)",
     )
+    reader = build.add_argument_group("SDTM reader", "how Chapter 1 reads the SDTM files (chapter parameters "
+                                      "sdtm_map, evaluator, unknown_location, location_conflicts)")
+    reader.add_argument("--map", type=map_argument, metavar="PATH",
+                        help="your copy of data/sdtm_map.yaml (sites, nodal organs, arms, qualifiers, tests)")
+    reader.add_argument("--evaluator", metavar="NAME|accepted|all",
+                        help="whose TR/RS records to keep: a TREVAL value (blank TREVAL is INVESTIGATOR), 'accepted' "
+                        "(TRACPTFL = Y) or 'all' (default: the map's evaluator)")
+    reader.add_argument("--unknown-location", choices=UNKNOWN_LOCATION_CHOICES,
+                        help="a location the map does not know: 'error' (default) or 'other' (filed under other, "
+                        "counted)")
+    reader.add_argument("--location-conflicts", choices=LOCATION_CONFLICT_CHOICES,
+                        help="a lesion whose records give different locations: 'first' (default: the identification "
+                        "record's, counted) or 'error'")
 
     simulate = commands.add_parser(
         "simulate",
@@ -168,15 +201,26 @@ def add_study_parser(commands) -> None:
     study.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def build_cohort(values: list[str]):
+    """The ``cohort`` parameter: one cohort or folder as text, several folders (pooled) as a list."""
+    if len(values) > 1 and any(value in SIMULATED_COHORTS for value in values):
+        raise UsageError("--cohort: several values pool folders of SDTM files; a simulated cohort stands alone")
+    return values[0] if len(values) == 1 else list(values)
+
+
 def run_build(args) -> int:
     from lesionmap.runner import BuildOptions, build
 
+    parameters = parse_parameters(args.parameter)
+    for option, name in READER_PARAMETERS.items():
+        if getattr(args, option) is not None:
+            parameters[name] = getattr(args, option)
     options = BuildOptions(
-        cohort=args.cohort,
+        cohort=build_cohort(args.cohort),
         n_patients=args.n_patients,
         seed=args.seed,
         chapters=args.chapters,
-        parameters=parse_parameters(args.parameter),
+        parameters=parameters,
         build_dir=Path(args.build_dir),
         html=not args.no_html,
         jobs=args.jobs,

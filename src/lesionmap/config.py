@@ -37,3 +37,7 @@ def package_version() -> str:
         return metadata.version("lesionmap")
     except metadata.PackageNotFoundError:
         return "0+unknown"
+
+#: Choices of the SDTM reader options (``--unknown-location``, ``--location-conflicts``; chapter parameters).
+UNKNOWN_LOCATION_CHOICES = ("error", "other")
+LOCATION_CONFLICT_CHOICES = ("first", "error")

@@ -11,7 +11,10 @@ def _mean_sd(values: pd.Series) -> str:
 
 
 def _count_pct(mask: pd.Series) -> str:
-    n = int(mask.sum())
+    """Count and share of True; 'n/a' where every value is missing (a covariate the trial did not record)."""
+    if len(mask) and mask.isna().all():
+        return "n/a"
+    n = int(mask.fillna(False).sum())
     return f"{n:,} ({100 * n / max(len(mask), 1):.1f}%)"
 
 
@@ -33,7 +36,7 @@ def table_one(patients: pd.DataFrame, lesions: pd.DataFrame, by: str = "treatmen
     for status in ("wild-type", "mutant", "unknown"):
         rows.append((f"KRAS {status}, n (%)", [_count_pct(g["kras"] == status) for _, g in groups]))
     rows.append(("Second line of therapy, n (%)", [_count_pct(g["line"] == 2) for _, g in groups]))
-    rows.append(("Prior surgery, n (%)", [_count_pct(g["prior_surgery"].astype(bool)) for _, g in groups]))
+    rows.append(("Prior surgery, n (%)", [_count_pct(g["prior_surgery"] == True) for _, g in groups]))  # noqa: E712
     rows.append(("Trials, n", [f"{g['trial'].nunique()}" for _, g in groups]))
     rows.append(("Lesions per patient, mean (SD)", [_mean_sd(g["n_lesions"]) for _, g in groups]))
     rows.append(("Organs involved per patient, mean (SD)", [_mean_sd(g["n_organs"]) for _, g in groups]))

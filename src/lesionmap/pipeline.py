@@ -19,10 +19,11 @@ from lesionmap.io import AnalysisData, read_sdtm
 _TABLES = ("patients", "lesions", "measurements", "lesion_status", "exclusions")
 
 
-def sdtm_folder(ctx: Context, refresh: bool = False) -> Path:
-    """The SDTM files of the run: a user's folder, or the simulated cohort written as SDTM (XPT)."""
+def sdtm_folder(ctx: Context, refresh: bool = False) -> Path | list[Path]:
+    """The SDTM files of the run: a user's folder (a list of folders when pooled), or the simulated cohort
+    written as SDTM (XPT)."""
     if not ctx.simulated:
-        return Path(ctx.cohort)
+        return ctx.folders[0] if len(ctx.folders) == 1 else ctx.folders
     from lesionmap.cohort import load_spec, simulate, write_sdtm
 
     folder = ctx.artifacts / "sdtm"
@@ -36,13 +37,14 @@ def sdtm_folder(ctx: Context, refresh: bool = False) -> Path:
 
 
 def analysis_data(ctx: Context, refresh: bool = False) -> AnalysisData:
-    """The analysis tables read from SDTM (Chapter 1 refreshes them; later chapters read the cache)."""
+    """The analysis tables read from SDTM with the run's reader options (Chapter 1 refreshes them; later chapters
+    read the cache)."""
     cache = ctx.artifacts / "tables"
     if not refresh and (cache / "report.json").exists():
         tables = {name: pd.read_parquet(cache / f"{name}.parquet") for name in _TABLES}
         report = json.loads((cache / "report.json").read_text())
         return AnalysisData(**tables, report=report)
-    data = read_sdtm(sdtm_folder(ctx, refresh=refresh))
+    data = read_sdtm(sdtm_folder(ctx, refresh=refresh), **ctx.reader_options())
     clear_downstream(ctx)
     cache.mkdir(parents=True, exist_ok=True)
     for name in _TABLES:
@@ -200,15 +202,16 @@ ENDPOINTS = ("response", "progression")
 def event_table(ctx: Context, endpoint: str) -> pd.DataFrame:
     """One endpoint's lesion events joined with the patient covariates, ready for ``FrailtyCox``.
 
-    Covariates with a single level in the cohort (e.g. one line of therapy) are dropped from the
-    candidates by ``organ_models``; ``prior_surgery`` is coded 0/1 and ``line`` stays numeric.
+    Covariates with a single level in the cohort (e.g. one line of therapy), or missing for every patient (a
+    trial without SUPPDM), are dropped from the candidates by ``organ_model``; ``prior_surgery`` is coded 0/1 and
+    ``line`` stays numeric (NaN where missing). ``trial`` comes along for chapters that stratify by it.
     """
     if endpoint not in ENDPOINTS:
         raise ValueError(f"endpoint must be one of {ENDPOINTS}, got {endpoint!r}")
     data = analysis_data(ctx)
     events = lesion_events(ctx)
-    covariates = data.patients[["patient_id", *CANDIDATE_COVARIATES]].assign(
-        prior_surgery=lambda p: p["prior_surgery"].astype(int))
+    covariates = data.patients[["patient_id", "trial", *CANDIDATE_COVARIATES]].assign(
+        prior_surgery=lambda p: p["prior_surgery"].astype(float), line=lambda p: p["line"].astype(float))
     table = events[events["endpoint"] == endpoint].merge(covariates, on="patient_id", how="left")
     return table.assign(event=table["event"].astype(int)).reset_index(drop=True)
 

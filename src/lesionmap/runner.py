@@ -76,9 +76,11 @@ class BuildError(RuntimeError):
 
 @dataclass
 class BuildOptions:
-    """What one build runs: the cohort, its size and seed, which chapters, extra papermill parameters."""
+    """What one build runs: the cohort (a list of folders to pool), its size and seed, which chapters, extra
+    papermill parameters (the reader options among them: sdtm_map, evaluator, unknown_location,
+    location_conflicts)."""
 
-    cohort: str = DEFAULT_COHORT
+    cohort: str | list[str] = DEFAULT_COHORT
     n_patients: int = 0
     seed: int = DEFAULT_SEED
     chapters: list[str] | None = None
@@ -352,7 +354,7 @@ def build(options: BuildOptions) -> dict:
     options.root = Path(options.root).resolve()
     build_dir = (options.root / options.build_dir).resolve()
     chapters = _select(chapter_notebooks(options.root), options.chapters)
-    _check_parameters(options, chapters)
+    _check_parameters(options, chapter_notebooks(options.root))  # a parameter of any chapter (e.g. the reader's)
     run_dir = run_folder(build_dir, options.run_key)
     staging = run_dir / "executed"
     results_dir = run_dir / "results"

@@ -72,6 +72,26 @@ class AnalysisData:
             "lesion_statuses": len(self.lesion_status),
         }
 
+    def consort_by_trial(self, trial_of: pd.Series) -> list[dict]:
+        """CONSORT counts per trial (``trial_of``: every screened patient's trial, by patient id), as records."""
+        patient_trial = self.patients.set_index("patient_id")["trial"]
+        excluded_trial = self.exclusions["patient_id"].map(trial_of)
+        lesion_trial = self.lesions["patient_id"].map(patient_trial)
+        measurement_trial = self.measurements["patient_id"].map(patient_trial)
+        rows = []
+        for trial in sorted(set(patient_trial) | set(excluded_trial.dropna())):
+            reasons = self.exclusions.loc[(excluded_trial == trial).to_numpy(), "reason"].value_counts()
+            kinds = self.lesions.loc[(lesion_trial == trial).to_numpy(), "kind"].value_counts()
+            analysed = int((patient_trial == trial).sum())
+            rows.append({
+                "trial": str(trial), "screened": analysed + int(reasons.sum()),
+                **{f"excluded: {rule}": int(reasons.get(rule, 0)) for rule in contract.EXCLUSION_RULES},
+                "analysed": analysed,
+                **{f"{kind} lesions": int(kinds.get(kind, 0)) for kind in contract.LESION_KINDS},
+                "measurements": int((measurement_trial == trial).sum()),
+            })
+        return rows
+
     def report_counts(self) -> dict[str, int]:
         """Every count of the report in one flat dict, for a table: records set aside, notes, excluded records."""
         counts = dict(self.report.get("set_aside", {}))

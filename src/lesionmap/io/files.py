@@ -16,11 +16,18 @@ from lesionmap.io.errors import SDTMError
 
 #: Supported file formats by suffix. pyreadstat reads SAS datasets but cannot write them.
 FORMATS = {".xpt": "SAS transport (XPT)", ".sas7bdat": "SAS dataset", ".csv": "CSV", ".parquet": "Parquet"}
-REQUIRED_DOMAINS = ("dm", "suppdm", "tu", "tr", "rs", "adtte")
-OPTIONAL_DOMAINS = ("supptr",)
+REQUIRED_DOMAINS = ("dm", "tu", "tr", "rs")
+#: SUPPDM (covariates), ADTTE (ADaM survival; OS and PFS are derived without it), SUPPTR (locations), and DS and
+#: SV (only their dates: the last date a patient was known alive).
+OPTIONAL_DOMAINS = ("suppdm", "adtte", "supptr", "ds", "sv")
 
 #: Name of the column holding each record's 1-based row number in its file.
 ROW = "_row"
+
+
+def is_domain_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds a DM file (a trial's SDTM package, not a folder of trial folders)."""
+    return any(path.stem.lower() == "dm" and path.is_file() for path in folder.iterdir())
 
 
 def find_domain_files(folder: str | Path) -> dict[str, Path]:
@@ -52,6 +59,21 @@ def find_domain_files(folder: str | Path) -> dict[str, Path]:
     return {name: paths[0] for name, paths in supported.items()}
 
 
+def csv_encoding(path: Path) -> str:
+    """The text encoding of a CSV file: UTF-16 or UTF-8 by their byte-order marks, UTF-8 when it decodes, else
+    Latin-1 (which decodes any bytes; SAS exports often use it)."""
+    raw = path.read_bytes()
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "latin-1"
+    return "utf-8"
+
+
 def _column_names(path: Path) -> list[str]:
     suffix = path.suffix.lower()
     if suffix in (".xpt", ".sas7bdat"):
@@ -60,7 +82,7 @@ def _column_names(path: Path) -> list[str]:
         reader = pyreadstat.read_xport if suffix == ".xpt" else pyreadstat.read_sas7bdat
         return list(reader(str(path), metadataonly=True)[1].column_names)
     if suffix == ".csv":
-        return list(pd.read_csv(path, nrows=0, encoding_errors="replace").columns)
+        return list(pd.read_csv(path, nrows=0, encoding=csv_encoding(path)).columns)
     import pyarrow.parquet as pq
 
     return list(pq.read_schema(path).names)
@@ -74,10 +96,7 @@ def _read_columns(path: Path, columns: list[str]) -> pd.DataFrame:
         reader = pyreadstat.read_xport if suffix == ".xpt" else pyreadstat.read_sas7bdat
         return reader(str(path), usecols=columns)[0]
     if suffix == ".csv":
-        try:
-            return pd.read_csv(path, usecols=columns, dtype=str, keep_default_na=False)
-        except UnicodeDecodeError:
-            return pd.read_csv(path, usecols=columns, dtype=str, keep_default_na=False, encoding="latin-1")
+        return pd.read_csv(path, usecols=columns, dtype=str, keep_default_na=False, encoding=csv_encoding(path))
     return pd.read_parquet(path, columns=columns)
 
 

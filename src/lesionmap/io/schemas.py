@@ -1,7 +1,8 @@
 """Pandera schemas of the analysis tables (``lesionmap.tables``), and the links between the tables.
 
 Every table the reader returns passes these checks: exact columns in the contract's order, dtypes (``str``
-ids, ``int64`` days, ``float64`` sizes, ``bool`` flags), allowed values, unique keys and sorted rows.
+ids, ``int64`` days, ``float64`` sizes, ``bool`` flags; the covariates ``line`` and ``prior_surgery`` are nullable
+``Int64`` and ``boolean``, missing where a trial did not record them), allowed values, unique keys and sorted rows.
 """
 
 from __future__ import annotations
@@ -49,13 +50,13 @@ PATIENTS = _schema({
     "trial": _text(),
     "arm": _text(),
     "treatment_group": _text(pa.Check.isin(contract.TREATMENT_GROUPS)),
-    "line": pa.Column(np.int64, pa.Check.isin([1, 2])),
+    "line": pa.Column("Int64", pa.Check.isin([1, 2]), nullable=True),
     "age": pa.Column(np.float64, _non_negative, nullable=True),
     "sex": _text(pa.Check.isin(SEXES)),
     "race": _text(),
     "bmi": pa.Column(np.float64, pa.Check.gt(0), nullable=True),
     "kras": _text(pa.Check.isin(KRAS_VALUES)),
-    "prior_surgery": pa.Column(bool),
+    "prior_surgery": pa.Column("boolean", nullable=True),
     "baseline_day": pa.Column(np.int64),
     "last_day": pa.Column(np.int64),
     "os_days": pa.Column(np.float64, _non_negative),

@@ -19,9 +19,13 @@ from lesionmap.io.errors import MappingError
 
 DEFAULT_MAP_FILE = Path(__file__).resolve().parents[3] / "data" / "sdtm_map.yaml"
 
-#: ``patients`` columns a SUPPDM qualifier may fill; line and prior surgery have no default and are required.
+#: ``patients`` columns a SUPPDM qualifier may fill (missing values where SUPPDM has no record, or no SUPPDM).
 QUALIFIER_COLUMNS = ("bmi", "kras", "line", "prior_surgery")
-REQUIRED_QUALIFIER_COLUMNS = ("line", "prior_surgery")
+
+#: TRTESTCD values of the two diameters when the map does not list its own (``diameter_tests``).
+DEFAULT_DIAMETER_TESTS = {"longest": ("LDIAM", "DIAMETER", "LONGDIAM"), "short_axis": ("LPERP", "SHORTAX", "SAXIS")}
+#: TRTESTCD values of a non-target or new lesion's status when the map does not list its own (``state_tests``).
+DEFAULT_STATE_TESTS = ("TUMSTATE",)
 
 #: Evaluator choices that are not a TREVAL value: the accepted records (``TRACPTFL = "Y"``), or every record.
 ACCEPTED, ALL_EVALUATORS = "accepted", "all"
@@ -50,6 +54,8 @@ class Mapping:
     evaluator_id: str | None = None
     reference_organ: str | None = None
     source: str = "sdtm_map.yaml"
+    diameter_tests: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_DIAMETER_TESTS))
+    state_tests: tuple[str, ...] = DEFAULT_STATE_TESTS
     _organ_of_term: dict[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -62,6 +68,17 @@ class Mapping:
                     raise MappingError(self.source, "site_map", f"the location '{term}' is listed under both {listed}")
                 organ_of_term[key] = organ
         object.__setattr__(self, "_organ_of_term", organ_of_term)
+        tests = [code.strip().upper() for codes in self.diameter_tests.values() for code in codes]
+        tests += [code.strip().upper() for code in self.state_tests]
+        twice = sorted({code for code in tests if tests.count(code) > 1})
+        if twice:
+            raise MappingError(self.source, "diameter_tests", f"the TRTESTCD {twice[0]} is listed twice")
+
+    def test_kinds(self, codes: pd.Series) -> pd.Series:
+        """What each TRTESTCD (upper case) measures: 'longest', 'short_axis', 'state', or missing (not used)."""
+        kinds = {code.strip().upper(): kind for kind, listed in self.diameter_tests.items() for code in listed}
+        kinds.update({code.strip().upper(): "state" for code in self.state_tests})
+        return codes.map(kinds)
 
     @property
     def evaluator_mode(self) -> str:
@@ -90,7 +107,7 @@ class Mapping:
         return Mapping(self.site_map, self.nodal, self.targeted_words, self.supp_qualifiers,
                        evaluator if evaluator is not None else self.evaluator,
                        evaluator_id if evaluator_id is not None else self.evaluator_id,
-                       self.reference_organ, self.source)
+                       self.reference_organ, self.source, self.diameter_tests, self.state_tests)
 
 
 def _string_list(raw, source: str, key: str) -> tuple[str, ...]:
@@ -103,7 +120,7 @@ def mapping_from_dict(raw: dict, source: str = "sdtm_map.yaml") -> Mapping:
     """A checked ``Mapping`` from the parsed YAML; raises ``MappingError`` naming the bad key."""
     if not isinstance(raw, dict):
         raise MappingError(source, "(top level)", "must be a mapping of keys to values")
-    for key in ("site_map", "nodal", "arm_map", "supp_qualifiers", "evaluator"):
+    for key in ("site_map", "nodal", "arm_map", "evaluator"):
         if key not in raw:
             raise MappingError(source, key, "is missing")
     if not isinstance(raw["site_map"], dict) or not raw["site_map"]:
@@ -117,7 +134,7 @@ def mapping_from_dict(raw: dict, source: str = "sdtm_map.yaml") -> Mapping:
     if not isinstance(raw["arm_map"], dict) or "targeted_words" not in raw["arm_map"]:
         raise MappingError(source, "arm_map.targeted_words", "is missing")
     words = _string_list(raw["arm_map"]["targeted_words"], source, "arm_map.targeted_words")
-    qualifiers = raw["supp_qualifiers"]
+    qualifiers = raw.get("supp_qualifiers") or {}
     if not isinstance(qualifiers, dict):
         raise MappingError(source, "supp_qualifiers", "must map SUPPDM QNAM values to patients columns")
     qualifiers = {str(qnam).strip().upper(): str(column) for qnam, column in qualifiers.items()}
@@ -125,9 +142,6 @@ def mapping_from_dict(raw: dict, source: str = "sdtm_map.yaml") -> Mapping:
     if bad:
         raise MappingError(source, "supp_qualifiers",
                            f"unknown patients columns {', '.join(bad)} (choose from {', '.join(QUALIFIER_COLUMNS)})")
-    missing = [column for column in REQUIRED_QUALIFIER_COLUMNS if column not in qualifiers.values()]
-    if missing:
-        raise MappingError(source, "supp_qualifiers", f"no QNAM gives the required columns {', '.join(missing)}")
     if len(set(qualifiers.values())) < len(qualifiers):
         raise MappingError(source, "supp_qualifiers", "two QNAM values fill the same patients column")
     evaluator = raw["evaluator"]
@@ -139,7 +153,16 @@ def mapping_from_dict(raw: dict, source: str = "sdtm_map.yaml") -> Mapping:
     reference = raw.get("reference_organ")
     if reference is not None and reference not in site_map:
         raise MappingError(source, "reference_organ", f"'{reference}' is not an organ category of site_map")
-    return Mapping(site_map, nodal, words, qualifiers, evaluator, evaluator_id, reference, source)
+    diameter_tests = raw.get("diameter_tests", DEFAULT_DIAMETER_TESTS)
+    if not isinstance(diameter_tests, dict) or set(diameter_tests) != set(DEFAULT_DIAMETER_TESTS):
+        raise MappingError(source, "diameter_tests", "must map 'longest' and 'short_axis' to lists of TRTESTCD values")
+    diameter_tests = {kind: _string_list(list(codes) if isinstance(codes, tuple) else codes, source,
+                                         f"diameter_tests.{kind}") for kind, codes in diameter_tests.items()}
+    state_tests = raw.get("state_tests", list(DEFAULT_STATE_TESTS))
+    state_tests = _string_list(list(state_tests) if isinstance(state_tests, tuple) else state_tests, source,
+                               "state_tests")
+    return Mapping(site_map, nodal, words, qualifiers, evaluator, evaluator_id, reference, source, diameter_tests,
+                   state_tests)
 
 
 def load_mapping(path: str | Path | None = None) -> Mapping:

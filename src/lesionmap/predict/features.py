@@ -100,6 +100,8 @@ def baseline_features(patients: pd.DataFrame, lesions: pd.DataFrame, measurement
             features[column] = pd.to_numeric(covariates[column], errors="raise").astype(float)
         except (TypeError, ValueError) as error:
             raise ValueError(f"patients: column {column!r} must be numeric ({error})") from None
+    # A continuous covariate missing for every patient (a trial without SUPPDM has no BMI) carries no information.
+    features = features.drop(columns=[c for c in CONTINUOUS_COVARIATES if features[c].isna().all()])
     for column in CATEGORICAL_COVARIATES:
         features[column] = _category_text(covariates[column])
 

@@ -52,10 +52,11 @@ STATIC_DIR = Path("book") / "_static"
 _STAGED_FILES = ("_config.yml", "_toc.yml", "book/references.bib")
 
 #: Chapters that read only their own data (no stage of the main chain): they run beside the chain.
-STANDALONE_CHAPTERS = ("real_data", "validation")
+STANDALONE_CHAPTERS = ("real_data", "validation", "recovery")
 
-#: Chapters that report on the whole build (timings, parameters): they run after every other chapter.
-CLOSING_CHAPTERS = ("reproducibility",)
+#: Chapters that report on the whole build (the findings ledger, timings, parameters): they run after every other
+#: chapter, in this order.
+CLOSING_CHAPTERS = ("ledger", "reproducibility")
 
 #: Parameters of the teaching profile (``n_patients`` between 1 and ``TEACHING_MAX_PATIENTS``), by chapter, so that
 #: a class gets the whole book in about a minute: half of saemix's SAEM iterations (enough for a few hundred

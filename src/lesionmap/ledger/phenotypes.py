@@ -111,7 +111,7 @@ def _phenotype_findings(results, cohort_results, spec) -> list[ledger.Finding]:
         items.append(ledger.Finding(
             f"phenotype_{organ}", f"{organ} is {code} (Fig. 3c)", code, phenotypes.get(organ, "absent"),
             ledger.origin_for(results, "input" if both_input else "emergent"),
-            (phenotypes[organ] == code) if organ in phenotypes.index else None,
+            bool(phenotypes[organ] == code) if organ in phenotypes.index else None,
             how=("set by the spec: " if both_input else "not set by the spec alone: ") + how))
     return items
 
@@ -134,7 +134,7 @@ def _survival_findings(results, spec) -> list[ledger.Finding]:
             holds = None
         else:
             first, second = (math.inf if not math.isfinite(v) else v for v in values)
-            holds = None if first == second == math.inf else (first > second) == (claimed > 0)
+            holds = None if first == second == math.inf else bool((first > second) == (claimed > 0))
         organs = phenotypes[phenotypes == code].index.tolist()
         in_group = [weights[o] for o in organs if o in weights]
         rest = [w for o, w in weights.items() if o not in organs]
@@ -170,7 +170,7 @@ def _hn_findings(results, hn_results, spec) -> list[ledger.Finding]:
         items.append(ledger.Finding(
             f"hn_phenotype_{organ}", f"mHNSCC: {organ} is high-low (Fig. 3d)", "high-low", phenotypes.get(organ, "absent"),
             ledger.origin_for(results, "input" if input_both else "emergent"),
-            (phenotypes[organ] == "high-low") if organ in phenotypes.index else None,
+            bool(phenotypes[organ] == "high-low") if organ in phenotypes.index else None,
             how=f"{'set by the spec' if input_both else 'not set by the spec alone'}: {response_text}; {how.split('(', 1)[-1].rstrip(')')}"))
     return items
 

@@ -27,8 +27,10 @@ What is a violation:
      "worse", "holds"...) in a sentence that also shows a glued number: the number is computed, but the
      comparison typed beside it is not, and it is wrong when the numbers turn the other way. The same word in
      a sentence without any glued value is a statement of method ("a ratio above 1 means the event comes
-     sooner") and is allowed: that is what keeps false positives low;
-   - any verdict word in a heading that is not a question ("Do the parameters differ?" is fine).
+     sooner") and is allowed: that is what keeps false positives low. So are "better in <glued count>"
+     (the count of comparisons is itself computed), "holds the ..." (a verb of containing) and superlatives
+     ("highest at k = <glued>" names a computed argmax);
+   - any comparative or superlative in a heading that is not a question ("Do the parameters differ?" is fine).
 
    A verdict that is itself glued (computed in a hidden cell) is inside a role and never seen.
 """
@@ -77,10 +79,12 @@ _CLAIM = re.compile(
     r"|the majority of)\b",
     re.IGNORECASE)
 _COMPARATIVE = re.compile(
-    r"\b(?:higher|highest|lower|lowest|faster|fastest|slower|slowest|sooner|later|earlier|longer|shorter"
-    r"|larger|smaller|better|worse|worst|differ|differs|differed|different|holds|hold"
-    r"|more likely|less likely|exceeds?|outperforms?|deeper|significant)\b",
+    r"\b(?:higher|lower|faster|slower|sooner|later|earlier|longer|shorter|larger|smaller|better|worse|differ|differs"
+    r"|differed|different|holds(?!\s+(?:the|a|an|all|every|one)\b)|more likely|less likely|exceeds?|outperforms?"
+    r"|deeper|significant)\b(?!\s+in\s+\x01)",
     re.IGNORECASE)
+_SUPERLATIVE = re.compile(r"\b(?:highest|lowest|fastest|slowest|largest|smallest|best|worst|deepest|most likely"
+                          r"|least likely)\b", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
 
 
@@ -183,8 +187,9 @@ def scan_text(text: str) -> list[Violation]:
                                         _excerpt(block, match.start(), match.end())))
         if is_heading:
             if not block.rstrip().endswith("?"):
-                for match in _COMPARATIVE.finditer(clean):
-                    violations.append(Violation(line_of(match.start()), f"heading asserts '{match.group(0)}'", block))
+                for pattern in (_COMPARATIVE, _SUPERLATIVE):
+                    for match in pattern.finditer(clean):
+                        violations.append(Violation(line_of(match.start()), f"heading asserts '{match.group(0)}'", block))
             continue
         sentence_start = 0
         for end in [m.end() for m in _SENTENCE_END.finditer(clean)] + [len(clean)]:

@@ -24,6 +24,8 @@ def test_the_injected_cell_lists_every_value_used_and_the_defaults_are_removed(t
     assert cells[2].source.splitlines() == [PARAMETER_HEADER, 'cohort = "mcrc"  # the cohort', "seed = 7  # the seed",
                                             "k = 5  # clusters", 'build_dir = "_b"']
     assert "remove-cell" not in cells[2].metadata["tags"]
+    merge_parameter_cells(path)
+    assert nbformat.read(str(path), as_version=4).cells[2].source == cells[2].source  # merging twice changes nothing
 
 
 def test_without_an_injected_cell_the_defaults_stay_visible(tmp_path):

@@ -174,7 +174,7 @@ def merge_parameter_cells(notebook_path: Path) -> None:
     papermill keeps the chapter's ``parameters`` cell (the defaults) and adds an ``injected-parameters`` cell
     after it (the values passed). The injected cell is rewritten to list every parameter in the defaults'
     order, with the value this run used and the default's comment, and the defaults cell is tagged
-    ``remove-cell`` so that the HTML shows one block. Without an injected cell nothing changes.
+    ``remove-cell`` so that the HTML shows one block. Without an injected cell, or once merged, nothing changes.
     """
     import nbformat
 
@@ -184,6 +184,8 @@ def merge_parameter_cells(notebook_path: Path) -> None:
     if not tagged["parameters"] or not tagged["injected-parameters"]:
         return
     defaults, injected = tagged["parameters"][0], tagged["injected-parameters"][0]
+    if injected.source.startswith(PARAMETER_HEADER):
+        return
     passed = {}
     for line in injected.source.splitlines():
         if "=" in line and not line.lstrip().startswith("#"):

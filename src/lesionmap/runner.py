@@ -165,7 +165,7 @@ def execute_chapter(doc: str, options: BuildOptions, staging: Path) -> float:
 
 
 #: The first line of the one parameter block a reader sees.
-PARAMETER_HEADER = "# Parameters of this run: the values passed to the build, the chapter's defaults for the others"
+PARAMETER_HEADER = "# Parameters of this run (the chapter's defaults where the build passed none)"
 
 
 def merge_parameter_cells(notebook_path: Path) -> None:

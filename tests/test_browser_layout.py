@@ -19,6 +19,11 @@ SQUEEZED = """
 <tr><td>onehot_padded</td><td>pads every sequence to the same length before the one-hot step</td><td>5</td></tr>
 </table>"""
 
+WORD_PER_LINE = """
+<table><tr><th>encoding</th><th>clusters</th><th>k</th></tr>
+<tr><td>onehot_padded</td><td style="width: 80px; max-width: 80px">Mono-Organ (87), Other-First 2 (72), Other-First (50),
+Hetero-Organ (36), Mono-Organ 2 (32)</td><td>5</td></tr></table>"""
+
 WIDE = """<p>Some text.</p><table style="width: 1200px"><tr><td>a wide table with a lot of text in it</td></tr></table>"""
 
 GOOD = """<p>Some text.</p>
@@ -45,6 +50,13 @@ def test_a_text_column_squeezed_below_the_readable_width_fails(tmp_path):
     report = _page(tmp_path, SQUEEZED)
     assert report.layout_measured
     assert len(report.narrow_columns) == 1 and "column 2" in report.narrow_columns[0], report.narrow_columns
+    assert not report.ok
+
+
+def test_a_text_column_wrapped_to_a_word_per_line_fails_whatever_its_width(tmp_path):
+    report = _page(tmp_path, WORD_PER_LINE)
+    assert report.layout_measured
+    assert len(report.narrow_columns) == 1 and "characters per line" in report.narrow_columns[0], report.narrow_columns
     assert not report.ok
 
 

@@ -5,8 +5,8 @@ Chromium runs as a subprocess (Debian's ``chromium``): ``--dump-dom`` gives the 
 host keep every request off the network, so a page that needs a CDN fails here as it would offline.
 
 The layout is checked too, at the width of a laptop screen: a copy of the page with a small measuring script
-reports every table column that holds text yet is narrower than ``MIN_TEXT_COLUMN_PX`` (a column squeezed to
-a few characters per line), and every table, figure or paragraph that sticks out to the right of the text
+reports every table column that holds text yet is narrower than ``MIN_TEXT_COLUMN_PX``, or whose long cells
+wrap to fewer than ``MIN_CHARS_PER_LINE`` characters per line (a column squeezed to a word per line), and every table, figure or paragraph that sticks out to the right of the text
 column without a scroll container of its own (the page would scroll sideways).
 """
 
@@ -26,6 +26,9 @@ _CHART_ID = re.compile(r'<div[^>]*\sid="(altair-viz-[^"]+)"')
 
 #: Narrowest readable width of a table column that holds text (CSS pixels).
 MIN_TEXT_COLUMN_PX = 60
+#: Fewest characters per line of a long text cell that wraps onto three lines or more: fewer is a column
+#: squeezed to a word per line, whatever its width in pixels.
+MIN_CHARS_PER_LINE = 12
 #: The window the layout is measured in (a laptop screen).
 WINDOW_SIZE = "1280,2400"
 _LAYOUT_ID = "lesionmap-layout"
@@ -54,14 +57,23 @@ window.addEventListener("load", function () { setTimeout(function () {
     Array.prototype.forEach.call(table.rows, function (row) {
       Array.prototype.forEach.call(row.cells, function (cell, index) {
         var text = cell.textContent.trim();
-        var column = columns[index] || (columns[index] = {width: Infinity, text: false});
+        var column = columns[index] || (columns[index] = {width: Infinity, text: false, perLine: Infinity});
         column.width = Math.min(column.width, cell.getBoundingClientRect().width);
         if (cell.tagName === "TD" && text.length >= 8 && /[A-Za-z]{3}/.test(text)) column.text = true;
+        if (cell.tagName === "TD" && text.length >= MIN_CHARS * 3) {
+          var range = document.createRange();
+          range.selectNodeContents(cell);
+          var tops = {};
+          Array.prototype.forEach.call(range.getClientRects(), function (box) { if (box.width > 0) tops[Math.round(box.bottom)] = true; });
+          var lines = Math.max(1, Object.keys(tops).length);
+          if (lines >= 3) column.perLine = Math.min(column.perLine, text.length / lines);
+        }
       });
     });
     Object.keys(columns).forEach(function (index) {
       var column = columns[index];
       if (column.text && column.width < MIN_WIDTH) found.narrow.push(describe(table) + " | column " + (Number(index) + 1) + ": " + Math.round(column.width) + " px");
+      else if (column.perLine < MIN_CHARS) found.narrow.push(describe(table) + " | column " + (Number(index) + 1) + ": " + Math.round(column.perLine) + " characters per line");
     });
   });
   article.querySelectorAll("table, .vega-embed, img, p, pre").forEach(function (element) {
@@ -98,7 +110,8 @@ class PageReport:
     def problems(self) -> list[str]:
         """Each reason this page fails, one line each."""
         lines = [f"console: {m}" for m in self.console_errors] + [f"remote: {m}" for m in self.remote_resources]
-        lines += [f"narrow text column (< {MIN_TEXT_COLUMN_PX} px): {m}" for m in self.narrow_columns]
+        lines += [f"squeezed text column (under {MIN_TEXT_COLUMN_PX} px or {MIN_CHARS_PER_LINE} characters a line): {m}"
+                  for m in self.narrow_columns]
         lines += [f"wider than the text column: {m}" for m in self.overflows]
         if not self.layout_measured:
             lines.append("layout not measured (the measuring script did not run)")
@@ -160,7 +173,8 @@ def layout_problems(dom: str) -> tuple[list[str], list[str]] | None:
 def _measured_dom(path: Path, timeout: float) -> subprocess.CompletedProcess:
     """Dump the DOM of a copy of the page (same folder, so relative assets resolve) with the layout script."""
     text = path.read_text(encoding="utf-8")
-    script = LAYOUT_SCRIPT.replace("MIN_WIDTH", str(MIN_TEXT_COLUMN_PX)).replace("LAYOUT_ID", _LAYOUT_ID)
+    script = (LAYOUT_SCRIPT.replace("MIN_WIDTH", str(MIN_TEXT_COLUMN_PX)).replace("MIN_CHARS", str(MIN_CHARS_PER_LINE))
+              .replace("LAYOUT_ID", _LAYOUT_ID))
     text = text.replace("</body>", script + "</body>") if "</body>" in text else text + script
     with tempfile.NamedTemporaryFile("w", suffix=".html", prefix=".layout-", dir=path.parent, delete=False,
                                      encoding="utf-8") as handle:

@@ -75,13 +75,14 @@ BOOK_CSS_SOURCE = """\
 .cell_output .vega-embed { max-width: 100%; }
 .cell_output .vega-embed svg.marks { max-width: 100%; height: auto; }
 .cell_output .output.text_html { max-width: 100%; overflow-x: auto; }
-.cell_output table { table-layout: auto; width: auto; max-width: none; border-collapse: collapse; }
-.cell_output table caption { caption-side: top; text-align: left; white-space: normal; }
-.cell_output table th, .cell_output table td {
+.bd-article table { table-layout: auto; width: auto; max-width: none; border-collapse: collapse; }
+.bd-article table caption { caption-side: top; text-align: left; white-space: normal; }
+.bd-article table th, .bd-article table td {
   white-space: normal; overflow-wrap: normal; word-break: normal; hyphens: manual;
   min-width: 6rem; max-width: 32rem; vertical-align: top; padding: 0.2rem 0.5rem;
 }
-.cell_output table td:first-child, .cell_output table th:first-child { min-width: 10rem; }
+.bd-article table td:first-child, .bd-article table th:first-child { min-width: 10rem; }
+.bd-article .pst-scrollable-table-container { overflow-x: auto; max-width: 100%; }
 .tag_injected-parameters .cell_input { border-left: 3px solid #2471a3; }
 """
 

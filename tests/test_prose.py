@@ -52,7 +52,7 @@ CODE_FENCES = {"code-cell", "code-block", "code", "sourcecode", "math", "raw", "
 #: Roles whose content is computed, quoted from the paper, or a reference.
 ALLOWED_ROLES = r"glue(?::\w+)?|paper|doc|ref|numref|cite(?::\w+)?|math|eq|download|term|abbr"
 #: Standards and tools whose names carry a version number.
-VERSIONED = (r"RECIST|Python|R|saemix|coxme|CC[ -]BY|Jupyter[ -]Book|Monolix|SAS|XPT|Sphinx|MathJax|Vega(?:-Lite)?"
+VERSIONED = (r"RECIST|ISO|Python|R|saemix|coxme|CC[ -]BY|Jupyter[ -]Book|Monolix|SAS|XPT|Sphinx|MathJax|Vega(?:-Lite)?"
              r"|Chromium|CDISC|SDTMIG|HTML|Nat(?:ure)? Commun(?:ications)?")
 
 _ROLE = re.compile(r"\{(" + ALLOWED_ROLES + r")\}`[^`]*`")

@@ -141,7 +141,7 @@ def save_results(ctx: Context, chapter: str, results: dict) -> Path:
 
 
 #: Text columns whose typical entry is longer than this (characters) get a wider minimum width in the HTML.
-LONG_TEXT_CHARS = 24
+LONG_TEXT_CHARS = 16
 
 
 def text_column_widths(frame: pd.DataFrame) -> dict[int, float]:
@@ -154,7 +154,7 @@ def text_column_widths(frame: pd.DataFrame) -> dict[int, float]:
             continue
         typical = values.dropna().astype(str).str.len().quantile(0.75) if values.notna().any() else 0
         if typical > LONG_TEXT_CHARS:
-            widths[position] = 14.0 if typical <= 3 * LONG_TEXT_CHARS else 20.0
+            widths[position] = float(min(20.0, max(8.0, 0.5 * typical)))
     return widths
 
 

@@ -83,6 +83,7 @@ BOOK_CSS_SOURCE = """\
 }
 .bd-article table td:first-child, .bd-article table th:first-child { min-width: 10rem; }
 .bd-article .pst-scrollable-table-container { overflow-x: auto; max-width: 100%; }
+.bd-article section > table td, .bd-article .pst-scrollable-table-container > table td { min-width: 10rem; }
 .tag_injected-parameters .cell_input { border-left: 3px solid #2471a3; }
 """
 

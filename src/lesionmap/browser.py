@@ -28,7 +28,7 @@ _CHART_ID = re.compile(r'<div[^>]*\sid="(altair-viz-[^"]+)"')
 MIN_TEXT_COLUMN_PX = 60
 #: Fewest characters per line of a long text cell that wraps onto three lines or more: fewer is a column
 #: squeezed to a word per line, whatever its width in pixels.
-MIN_CHARS_PER_LINE = 12
+MIN_CHARS_PER_LINE = 10
 #: The window the layout is measured in (a laptop screen).
 WINDOW_SIZE = "1280,2400"
 _LAYOUT_ID = "lesionmap-layout"
@@ -63,9 +63,13 @@ window.addEventListener("load", function () { setTimeout(function () {
         if (cell.tagName === "TD" && text.length >= MIN_CHARS * 3) {
           var range = document.createRange();
           range.selectNodeContents(cell);
-          var tops = {};
-          Array.prototype.forEach.call(range.getClientRects(), function (box) { if (box.width > 0) tops[Math.round(box.bottom)] = true; });
-          var lines = Math.max(1, Object.keys(tops).length);
+          var style = getComputedStyle(cell);
+          var lineHeight = parseFloat(style.lineHeight) || 1.5 * parseFloat(style.fontSize);
+          var middles = Array.prototype.filter.call(range.getClientRects(), function (box) { return box.width > 0; })
+            .map(function (box) { return (box.top + box.bottom) / 2; }).sort(function (a, b) { return a - b; });
+          var lines = 0, last = -Infinity;
+          middles.forEach(function (middle) { if (middle - last > lineHeight / 2) { lines += 1; last = middle; } });
+          lines = Math.max(1, lines);
           if (lines >= 3) column.perLine = Math.min(column.perLine, text.length / lines);
         }
       });

@@ -215,9 +215,32 @@ def save_results(ctx: Context, chapter: str, results: dict) -> Path:
     return path
 
 
+#: Text columns whose typical entry is longer than this (characters) get a wider minimum width in the HTML.
+LONG_TEXT_CHARS = 16
+
+
+def text_column_widths(frame: pd.DataFrame) -> dict[int, float]:
+    """Minimum widths (rem) of the columns that hold long text, by position: a sentence-long column is not
+    squeezed to a few characters per line when the table is wider than the page."""
+    widths = {}
+    for position, column in enumerate(frame.columns):
+        values = frame[column]
+        if values.dtype != object or not len(values):
+            continue
+        typical = values.dropna().astype(str).str.len().quantile(0.75) if values.notna().any() else 0
+        if typical > LONG_TEXT_CHARS:
+            widths[position] = float(min(20.0, max(8.0, 0.5 * typical)))
+    return widths
+
+
 def show_table(frame: pd.DataFrame, caption: str | None = None, digits: int = 3):
-    """A DataFrame as a compact HTML table without the index (for the book's tables)."""
+    """A DataFrame as a compact HTML table without the index (for the book's tables); long text columns keep a
+    readable minimum width (``text_column_widths``)."""
     styler = frame.style.hide(axis="index").format(precision=digits, thousands=",")
+    styles = [{"selector": f"td.col{position}, th.col_heading.col{position}", "props": f"min-width: {width}rem;"}
+              for position, width in text_column_widths(frame).items()]
+    if styles:
+        styler = styler.set_table_styles(styles, overwrite=False)
     if caption:
         styler = styler.set_caption(caption)
     return styler

@@ -246,13 +246,12 @@ def run_check(args) -> int:
     if not (html / "index.html").exists():
         raise UsageError(f"no built book in {html}: run 'python -m lesionmap build' first")
     screenshots = args.screenshots or Path(args.build_dir) / "screenshots"
-    reports = check_book(html, screenshots=screenshots)
+    reports = check_book(html, screenshots=screenshots, executed_dir=Path(args.build_dir) / "executed")
     for report in reports:
         status = "ok" if report.ok else "FAILED"
         page = report.path.relative_to(html.resolve())
         print(f"{status:6} {page}: {report.charts_drawn}/{report.charts} charts drawn"
-              + "".join(f"\n       console: {m}" for m in report.console_errors)
-              + "".join(f"\n       remote: {m}" for m in report.remote_resources))
+              + "".join(f"\n       {line}" for line in report.problems()))
     failed = sum(not r.ok for r in reports)
     charts = sum(r.charts for r in reports)
     print(f"{len(reports)} pages, {charts} charts, {failed} failed; screenshots in {screenshots}")

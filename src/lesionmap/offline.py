@@ -71,10 +71,24 @@ BOOK_CSS = "lesionmap.css"
 
 #: Figures use the page's width and never overflow it: the article takes the room the theme leaves, and a
 #: chart wider than that scales down (Vega's SVG carries a viewBox) instead of hiding behind a scroll bar.
+#: Tables wrap their text at word boundaries, every column keeps a readable minimum width (the first, usually
+#: the labels, more), and a table wider than the column scrolls inside its own box rather than pushing the page sideways.
+#: A parameter block (the cell papermill injected) is set off from the prose.
 BOOK_CSS_SOURCE = """\
 .bd-main .bd-content .bd-article-container { max-width: 100%; }
 .cell_output .vega-embed { max-width: 100%; }
 .cell_output .vega-embed svg.marks { max-width: 100%; height: auto; }
+.cell_output .output.text_html { max-width: 100%; overflow-x: auto; }
+.bd-article table { table-layout: auto; width: auto; max-width: none; border-collapse: collapse; }
+.bd-article table caption { caption-side: top; text-align: left; white-space: normal; }
+.bd-article table th, .bd-article table td {
+  white-space: normal; overflow-wrap: normal; word-break: normal; hyphens: manual;
+  min-width: 6rem; max-width: 32rem; vertical-align: top; padding: 0.2rem 0.5rem;
+}
+.bd-article table td:first-child, .bd-article table th:first-child { min-width: 10rem; }
+.bd-article .pst-scrollable-table-container { overflow-x: auto; max-width: 100%; }
+.bd-article section > table td, .bd-article .pst-scrollable-table-container > table td { min-width: 10rem; }
+.tag_injected-parameters .cell_input { border-left: 3px solid #2471a3; }
 """
 
 

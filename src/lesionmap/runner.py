@@ -260,7 +260,49 @@ def execute_chapter(doc: str, options: BuildOptions, staging: Path) -> float:
             f"chapter {doc} failed in cell {error.exec_count}: {error.ename}: {error.evalue} "
             f"(the executed notebook is {target})"
         ) from None
-    return time.perf_counter() - start
+    elapsed = time.perf_counter() - start
+    merge_parameter_cells(target)
+    return elapsed
+
+
+#: The first line of the one parameter block a reader sees.
+PARAMETER_HEADER = "# Parameters of this run (the chapter's defaults where the build passed none)"
+
+
+def merge_parameter_cells(notebook_path: Path) -> None:
+    """One visible parameter block per executed chapter: the values used, defaults folded away.
+
+    papermill keeps the chapter's ``parameters`` cell (the defaults) and adds an ``injected-parameters`` cell
+    after it (the values passed). The injected cell is rewritten to list every parameter in the defaults'
+    order, with the value this run used and the default's comment, and the defaults cell is tagged
+    ``remove-cell`` so that the HTML shows one block. Without an injected cell, or once merged, nothing changes.
+    """
+    import nbformat
+
+    notebook = nbformat.read(str(notebook_path), as_version=4)
+    tagged = {tag: [c for c in notebook.cells if tag in c.get("metadata", {}).get("tags", [])]
+              for tag in ("parameters", "injected-parameters")}
+    if not tagged["parameters"] or not tagged["injected-parameters"]:
+        return
+    defaults, injected = tagged["parameters"][0], tagged["injected-parameters"][0]
+    if injected.source.startswith(PARAMETER_HEADER):
+        return
+    passed = {}
+    for line in injected.source.splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            name, value = line.split("=", 1)
+            passed[name.strip()] = value.strip()
+    lines = [PARAMETER_HEADER]
+    for line in defaults.source.splitlines():
+        code, _, comment = line.partition("#")
+        name = code.split("=", 1)[0].strip() if "=" in code else ""
+        if name in passed:
+            line = f"{name} = {passed.pop(name)}" + (f"  # {comment.strip()}" if comment.strip() else "")
+        lines.append(line)
+    lines += [f"{name} = {value}" for name, value in passed.items()]
+    injected.source = "\n".join(lines)
+    defaults.metadata["tags"] = [*defaults.metadata.get("tags", []), "remove-cell"]
+    nbformat.write(notebook, str(notebook_path))
 
 
 def _stage_static_files(options: BuildOptions, staging: Path) -> None:

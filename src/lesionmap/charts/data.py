@@ -59,10 +59,12 @@ def consort_chart(screened: int, exclusions: dict[str, int], analysed: int, lesi
     return (lines + rects + texts).properties(width=720, height=420, title="Fig. 1a: patients and lesions analysed")
 
 
-def lesions_by_organ_chart(lesions: pd.DataFrame) -> alt.Chart:
-    """Fig. 1b: lesions per organ, all lesions beside target lesions."""
+def lesions_by_organ_chart(lesions: pd.DataFrame, title: str = "Fig. 1b: lesions per organ",
+                           panels: tuple[str, str] = ("all lesions", "target lesions")) -> alt.Chart:
+    """Fig. 1b (or Supplementary Fig. 6a-b for mHNSCC): lesions per organ, all lesions beside target lesions;
+    ``panels`` names the two panels."""
     counts = (
-        pd.concat([lesions.assign(group="all lesions"), lesions[lesions["kind"] == "target"].assign(group="target lesions")])
+        pd.concat([lesions.assign(group=panels[0]), lesions[lesions["kind"] == "target"].assign(group=panels[1])])
         .groupby(["organ", "group"], observed=True).size().rename("lesions").reset_index()
     )
     order = [o for o in ORGAN_ORDER if o in set(counts["organ"])] + sorted(set(counts["organ"]) - set(ORGAN_ORDER))
@@ -70,9 +72,9 @@ def lesions_by_organ_chart(lesions: pd.DataFrame) -> alt.Chart:
         y=alt.Y("organ:N", sort=order, title=None),
         x=alt.X("lesions:Q", title="lesions"),
         color=alt.Color("organ:N", scale=organ_color_scale(order), legend=None),
-        column=alt.Column("group:N", title=None, sort=["all lesions", "target lesions"]),
+        column=alt.Column("group:N", title=None, sort=list(panels)),
         tooltip=["organ:N", "group:N", alt.Tooltip("lesions:Q", format=",")],
-    ).properties(width=300, height=alt.Step(16), title="Fig. 1b: lesions per organ")
+    ).properties(width=300, height=alt.Step(16), title=title)
 
 
 def trajectories_chart(measurements: pd.DataFrame, lesions: pd.DataFrame, patient_ids: list[str]) -> alt.Chart:

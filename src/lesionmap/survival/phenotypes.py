@@ -229,3 +229,21 @@ def kind_composition(table: pd.DataFrame, organ: str = "organ") -> pd.DataFrame:
     rates = table.pivot_table(index=organ, columns="kind", values="event", aggfunc="mean").add_prefix("events among ")
     out = pd.concat([counts.sum(axis=1).rename("lesions"), shares, rates], axis=1).reset_index()
     return out.rename(columns={"index": organ})
+
+
+def numbers_at_risk(frame: pd.DataFrame, duration: str, event: str, group: str,
+                    times: list[float] | np.ndarray) -> pd.DataFrame:
+    """The risk table under a Kaplan-Meier plot: per group and time, patients still at risk and events so far.
+
+    Columns: group, day, at risk (duration >= day), events (event observed at or before day). Every group of
+    ``group`` is listed, so a group whose median is not reached still shows how many events it had.
+    """
+    rows = []
+    data = frame.dropna(subset=[duration, event, group])
+    for level, part in data.groupby(group, sort=True):
+        days = part[duration].to_numpy(float)
+        observed = part[event].astype(bool).to_numpy()
+        for day in times:
+            rows.append({"group": level, "day": float(day), "at risk": int((days >= day).sum()),
+                         "events": int((observed & (days <= day)).sum())})
+    return pd.DataFrame(rows, columns=["group", "day", "at risk", "events"])

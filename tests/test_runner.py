@@ -68,6 +68,7 @@ def test_progress_is_quiet_in_a_notebook_kernel(monkeypatch):
         def isatty(self):
             return True
 
+    monkeypatch.setattr(logs, "_quiet", False)  # another test in this process may have run the CLI with -q
     monkeypatch.delenv(NOTEBOOK_ENV, raising=False)
     assert logs.progress_enabled(Terminal())
     monkeypatch.setenv(NOTEBOOK_ENV, "1")

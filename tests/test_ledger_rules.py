@@ -63,7 +63,7 @@ def _phenotype_results(liver_progression_hr, spec_liver_kg):
     spec = {"Kd": {"abdomen": 0.01, "liver": 0.02, "lung": 0.015, "bone": 0.008},
             "F": {"abdomen": 0.3, "liver": 0.1, "lung": 0.2, "bone": 0.5},
             "Kg": {"abdomen": 0.003, "liver": spec_liver_kg, "lung": 0.002, "bone": 0.004},
-            "death_weight": {"abdomen": 1.0, "liver": 2.0, "lung": 0.8, "bone": 3.0}}
+            "death_log_hazard": {"abdomen": 1.0, "liver": 2.0, "lung": 0.8, "bone": 3.0}}
     return {"cohort": "mcrc", "mcrc": {"reference": "abdomen", "hazard_ratios": hazard, "phenotypes": phenotypes},
             "spec_organs": {"mcrc": spec},
             "overall_survival": {"low_high": {"medians": [{"group": "low-high lesions", "median": 400.0},

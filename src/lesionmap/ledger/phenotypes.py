@@ -119,7 +119,7 @@ def _phenotype_findings(results, cohort_results, spec) -> list[ledger.Finding]:
 def _survival_findings(results, spec) -> list[ledger.Finding]:
     survival, paper = results.get("overall_survival") or {}, results.get("paper_overall_survival") or {}
     phenotypes = _table(results[_main_key(results)]["phenotypes"]).set_index("organ")["phenotype"]
-    weights = (spec or {}).get("death_weight", {})
+    weights = (spec or {}).get("death_log_hazard", {})
     items = []
     claims = (("low_high", "low-high lesions", "no low-high lesions", -1, "low-high"),
               ("high_low", "only high-low organs", "other organs", 1, "high-low"))
@@ -139,7 +139,7 @@ def _survival_findings(results, spec) -> list[ledger.Finding]:
         in_group = [weights[o] for o in organs if o in weights]
         rest = [w for o, w in weights.items() if o not in organs]
         weighted = bool(in_group and rest and ((sum(in_group) / len(in_group) > sum(rest) / len(rest)) == (claimed < 0)))
-        how = (f"cohort spec organs.death_weight: mean {sum(in_group) / len(in_group):.2f} in the {code} organs against "
+        how = (f"cohort spec organs.death_log_hazard: mean {sum(in_group) / len(in_group):.2f} in the {code} organs against "
                f"{sum(rest) / len(rest):.2f} elsewhere" if in_group and rest else "no death weights for these organs")
         paper_values = paper.get(column, {})
         items.append(ledger.Finding(

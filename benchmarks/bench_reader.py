@@ -61,10 +61,14 @@ def main() -> None:
         plain_seconds, plain_cpu, records = timed(lambda: plain_load(folder), args.repeats)
         reader_seconds, reader_cpu, data = timed(lambda: read_sdtm(folder), args.repeats)
     result = {
-        "patients_in_dm": data.report["consort"]["screened"], "records": records, "megabytes": round(megabytes, 1),
-        "reader_seconds": round(reader_seconds, 2), "plain_pyreadstat_seconds": round(plain_seconds, 2),
+        "patients_in_dm": data.report["consort"]["screened"],
+        "records": records,
+        "megabytes": round(megabytes, 1),
+        "reader_seconds": round(reader_seconds, 2),
+        "plain_pyreadstat_seconds": round(plain_seconds, 2),
         "ratio_reader_to_plain": round(reader_seconds / plain_seconds, 2),
-        "reader_cpu_seconds": round(reader_cpu, 2), "plain_pyreadstat_cpu_seconds": round(plain_cpu, 2),
+        "reader_cpu_seconds": round(reader_cpu, 2),
+        "plain_pyreadstat_cpu_seconds": round(plain_cpu, 2),
         "repeats": args.repeats,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

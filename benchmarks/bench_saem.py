@@ -60,12 +60,23 @@ def _fit_full(n_lesions: int, seed: int, queue) -> None:
     fit = SAEM(estimate_v0=True, random_state=seed, verbose=False).fit(sim.measurements)
     wall = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    queue.put({
-        "n_lesions": n_lesions, "n_obs": int(len(sim.measurements)), "n_blq": int(sim.measurements["blq"].sum()),
-        "wall_s": wall, "peak_rss_mb": peak / 1024, "rss_before_fit_mb": baseline_rss / 1024,
-        "population": fit.population, "omega": fit.omega, "b": fit.error["b"], "se": fit.population_se,
-        "minus2loglik": fit.minus2loglik, "n_chains": fit.n_chains, "acceptance": fit.acceptance,
-    })
+    queue.put(
+        {
+            "n_lesions": n_lesions,
+            "n_obs": int(len(sim.measurements)),
+            "n_blq": int(sim.measurements["blq"].sum()),
+            "wall_s": wall,
+            "peak_rss_mb": peak / 1024,
+            "rss_before_fit_mb": baseline_rss / 1024,
+            "population": fit.population,
+            "omega": fit.omega,
+            "b": fit.error["b"],
+            "se": fit.population_se,
+            "minus2loglik": fit.minus2loglik,
+            "n_chains": fit.n_chains,
+            "acceptance": fit.acceptance,
+        }
+    )
 
 
 def fit_full_cohort(n_lesions: int, seed: int) -> dict:
@@ -101,14 +112,30 @@ def fit_pynlme(m: pd.DataFrame, seed: int) -> tuple[dict, dict, float]:
         with np.errstate(over="ignore"):
             return p["V0"] * (p["F"] * np.exp(p["Kg"] * t) + (1 - p["F"]) * np.exp(-p["Kd"] * t))
 
-    data = {"day": kept["day"].to_numpy(float), "y": kept["volume_mm3"].to_numpy(float),
-            "lesion": kept["lesion_id"].to_numpy()}
-    start_values = {"V0": float(kept.groupby("lesion_id")["volume_mm3"].first().median()),
-                    "Kd": 0.01, "F": 0.1, "Kg": 0.01}
+    data = {
+        "day": kept["day"].to_numpy(float),
+        "y": kept["volume_mm3"].to_numpy(float),
+        "lesion": kept["lesion_id"].to_numpy(),
+    }
+    start_values = {
+        "V0": float(kept.groupby("lesion_id")["volume_mm3"].first().median()),
+        "Kd": 0.01,
+        "F": 0.1,
+        "Kg": 0.01,
+    }
     start = time.perf_counter()
-    res = pynlme.fit(model, data, response="y", group="lesion", predictors=["day"], start=start_values,
-                     transform={"V0": "log", "Kd": "log", "F": "logit", "Kg": "log"}, method="SAEM",
-                     error_model="proportional", random_state=seed)
+    res = pynlme.fit(
+        model,
+        data,
+        response="y",
+        group="lesion",
+        predictors=["day"],
+        start=start_values,
+        transform={"V0": "log", "Kd": "log", "F": "logit", "Kg": "log"},
+        method="SAEM",
+        error_model="proportional",
+        random_state=seed,
+    )
     wall = time.perf_counter() - start
     omega = {p: float(np.sqrt(v)) for p, v in res["psi"]["variances"].items()}
     return dict(res["typical"]), omega, wall
@@ -125,16 +152,22 @@ def fit_least_squares(m: pd.DataFrame) -> tuple[dict, dict, float]:
         x0 = np.array([np.log(v0), np.log(0.01), logit(0.1), np.log(0.01)])
 
         def residuals(x, t=t, log_y=log_y):
-            f = np.exp(x[0]) * (expit(x[2]) * np.exp(np.minimum(np.exp(x[3]) * t, 300.0))
-                                + (1 - expit(x[2])) * np.exp(-np.exp(x[1]) * t))
+            f = np.exp(x[0]) * (
+                expit(x[2]) * np.exp(np.minimum(np.exp(x[3]) * t, 300.0))
+                + (1 - expit(x[2])) * np.exp(-np.exp(x[1]) * t)
+            )
             return np.log(np.maximum(f, 1e-300)) - log_y
 
         fit = least_squares(residuals, x0, bounds=([-5, -12, -15, -12], [20, 3, 15, 3]), method="trf")
         estimates.append(fit.x)
     wall = time.perf_counter() - start
     phi = np.array(estimates)
-    population = {"V0": float(np.exp(np.median(phi[:, 0]))), "Kd": float(np.exp(np.median(phi[:, 1]))),
-                  "F": float(expit(np.median(phi[:, 2]))), "Kg": float(np.exp(np.median(phi[:, 3])))}
+    population = {
+        "V0": float(np.exp(np.median(phi[:, 0]))),
+        "Kd": float(np.exp(np.median(phi[:, 1]))),
+        "F": float(expit(np.median(phi[:, 2]))),
+        "Kg": float(np.exp(np.median(phi[:, 3]))),
+    }
     omega = dict(zip(NAMES, map(float, phi.std(axis=0))))
     return population, omega, wall
 
@@ -159,17 +192,28 @@ def covariate_benchmark(n_lesions: int, seed: int, n_organs: int = 18) -> dict:
     plain = SAEM(random_state=seed, verbose=False).fit(measurements)
     plain_s, plain_cpu = time.perf_counter() - start, time.process_time() - cpu
     start, cpu = time.perf_counter(), time.process_time()
-    fit = SAEM(covariates=design, references={"organ": organs[0], "group": "chemo"}, random_state=seed,
-               verbose=False).fit(measurements, covariate_table=table)
+    fit = SAEM(
+        covariates=design, references={"organ": organs[0], "group": "chemo"}, random_state=seed, verbose=False
+    ).fit(measurements, covariate_table=table)
     covariate_s, covariate_cpu = time.perf_counter() - start, time.process_time() - cpu
     coefficients = fit.coefficients[fit.coefficients["covariate"] == "organ"]
     truth = np.array([organ_effects[row.parameter][row.level] for row in coefficients.itertuples()])
-    return {"n_lesions": n_lesions, "n_obs": int(fit.n_obs), "n_organs": n_organs,
-            "n_coefficients": int(len(fit.coefficients)), "plain_wall_s": plain_s, "covariate_wall_s": covariate_s,
-            "time_ratio": covariate_s / plain_s, "plain_cpu_s": plain_cpu, "covariate_cpu_s": covariate_cpu,
-            "cpu_ratio": covariate_cpu / plain_cpu, "plain_loglik": plain.loglik, "covariate_loglik": fit.loglik,
-            "organ_effect_mean_abs_error": float(np.mean(np.abs(coefficients["estimate"].to_numpy() - truth))),
-            "organ_effect_mean_se": float(coefficients["se"].mean())}
+    return {
+        "n_lesions": n_lesions,
+        "n_obs": int(fit.n_obs),
+        "n_organs": n_organs,
+        "n_coefficients": int(len(fit.coefficients)),
+        "plain_wall_s": plain_s,
+        "covariate_wall_s": covariate_s,
+        "time_ratio": covariate_s / plain_s,
+        "plain_cpu_s": plain_cpu,
+        "covariate_cpu_s": covariate_cpu,
+        "cpu_ratio": covariate_cpu / plain_cpu,
+        "plain_loglik": plain.loglik,
+        "covariate_loglik": fit.loglik,
+        "organ_effect_mean_abs_error": float(np.mean(np.abs(coefficients["estimate"].to_numpy() - truth))),
+        "organ_effect_mean_se": float(coefficients["se"].mean()),
+    }
 
 
 def main(argv=None) -> dict:
@@ -183,14 +227,18 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     truth = GrowthParameters()
 
-    print(f"Covariate fit: {args.n_lesions} lesions, 18 organs and treatment on Kd, F, Kg (V0 at baseline) ...",
-          flush=True)
+    print(
+        f"Covariate fit: {args.n_lesions} lesions, 18 organs and treatment on Kd, F, Kg (V0 at baseline) ...",
+        flush=True,
+    )
     covariate = covariate_benchmark(args.n_lesions, args.seed)
-    print(f"  {covariate['n_obs']} observations, {covariate['n_coefficients']} coefficients: covariate fit "
-          f"{covariate['covariate_wall_s']:.1f} s, plain fit {covariate['plain_wall_s']:.1f} s "
-          f"(ratio {covariate['time_ratio']:.2f}; CPU time {covariate['covariate_cpu_s']:.1f} s against "
-          f"{covariate['plain_cpu_s']:.1f} s, ratio {covariate['cpu_ratio']:.2f}); organ effects: mean absolute error "
-          f"{covariate['organ_effect_mean_abs_error']:.3f} (mean SE {covariate['organ_effect_mean_se']:.3f})")
+    print(
+        f"  {covariate['n_obs']} observations, {covariate['n_coefficients']} coefficients: covariate fit "
+        f"{covariate['covariate_wall_s']:.1f} s, plain fit {covariate['plain_wall_s']:.1f} s "
+        f"(ratio {covariate['time_ratio']:.2f}; CPU time {covariate['covariate_cpu_s']:.1f} s against "
+        f"{covariate['plain_cpu_s']:.1f} s, ratio {covariate['cpu_ratio']:.2f}); organ effects: mean absolute error "
+        f"{covariate['organ_effect_mean_abs_error']:.3f} (mean SE {covariate['organ_effect_mean_se']:.3f})"
+    )
     if args.covariates_only:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.with_name("saem_covariates.json").write_text(json.dumps(covariate, indent=2))
@@ -199,12 +247,16 @@ def main(argv=None) -> dict:
     print(f"Full cohort: {args.n_lesions} lesions, K = (300, 100), M3, V0 estimated ...", flush=True)
     full = fit_full_cohort(args.n_lesions, args.seed)
     full["errors"] = errors(full["population"], full["omega"], truth)
-    print(f"  {full['n_obs']} observations ({full['n_blq']} below LOQ): {full['wall_s']:.1f} s, "
-          f"peak memory {full['peak_rss_mb']:.0f} MB (process, {full['rss_before_fit_mb']:.0f} MB before the fit)")
+    print(
+        f"  {full['n_obs']} observations ({full['n_blq']} below LOQ): {full['wall_s']:.1f} s, "
+        f"peak memory {full['peak_rss_mb']:.0f} MB (process, {full['rss_before_fit_mb']:.0f} MB before the fit)"
+    )
     for p in NAMES:
-        print(f"  {p:3s} estimate {full['population'][p]:.5g} (truth {truth.population[p]:.5g}, "
-              f"error {100 * full['errors']['fixed'][p]:+.1f}%), omega {full['omega'][p]:.3f} "
-              f"(truth {truth.omega[p]:.3f}, error {100 * full['errors']['omega'][p]:+.1f}%)")
+        print(
+            f"  {p:3s} estimate {full['population'][p]:.5g} (truth {truth.population[p]:.5g}, "
+            f"error {100 * full['errors']['fixed'][p]:+.1f}%), omega {full['omega'][p]:.3f} "
+            f"(truth {truth.omega[p]:.3f}, error {100 * full['errors']['omega'][p]:+.1f}%)"
+        )
     print(f"  b {full['b']:.4f} (truth {truth.b}), -2LL {full['minus2loglik']:.1f}")
 
     cohort = simulate_growth_data(args.n_lesions, seed=args.seed).measurements
@@ -212,16 +264,21 @@ def main(argv=None) -> dict:
     methods = ("saem_m3", "saem_m1", "saem_m1_saemix_work", "pynlme_m1", "least_squares")
     runs = {k: [] for k in methods}
     pynlme_failure = None
-    print(f"\n{args.subsets} subsets of {args.subset_size} lesions: ours (M3, M1), pynlme SAEM (M1), "
-          "per-lesion least squares", flush=True)
+    print(
+        f"\n{args.subsets} subsets of {args.subset_size} lesions: ours (M3, M1), pynlme SAEM (M1), "
+        "per-lesion least squares",
+        flush=True,
+    )
     for k in range(args.subsets):
-        ids = lesion_ids[k * args.subset_size:(k + 1) * args.subset_size]
+        ids = lesion_ids[k * args.subset_size : (k + 1) * args.subset_size]
         m = cohort[cohort["lesion_id"].isin(ids)]
         seed = args.seed + k
-        for method, fitter in (("saem_m3", lambda: fit_ours(m, "M3", seed)),
-                               ("saem_m1", lambda: fit_ours(m, "M1", seed)),
-                               ("saem_m1_saemix_work", lambda: fit_ours(m, "M1", seed, **SAEMIX_WORK)),
-                               ("least_squares", lambda: fit_least_squares(m))):
+        for method, fitter in (
+            ("saem_m3", lambda: fit_ours(m, "M3", seed)),
+            ("saem_m1", lambda: fit_ours(m, "M1", seed)),
+            ("saem_m1_saemix_work", lambda: fit_ours(m, "M1", seed, **SAEMIX_WORK)),
+            ("least_squares", lambda: fit_least_squares(m)),
+        ):
             population, omega, wall = fitter()
             runs[method].append({"wall_s": wall, **errors(population, omega, truth)})
         if pynlme_failure is None:
@@ -239,14 +296,17 @@ def main(argv=None) -> dict:
             summary[method] = {"status": "failed", "error": pynlme_failure}
             continue
         summary[method] = {
-            "status": "ok", "n_fits": len(runs[method]),
+            "status": "ok",
+            "n_fits": len(runs[method]),
             "mean_wall_s": float(np.mean([r["wall_s"] for r in runs[method]])),
             "fixed_mean_abs_error": float(np.mean([r["fixed_mean_abs"] for r in runs[method]])),
             "omega_mean_abs_error": float(np.mean([r["omega_mean_abs"] for r in runs[method]])),
         }
     ours = summary["saem_m1"]
-    print(f"\n  {'method':20s} {'time (s)':>9s} {'fixed err':>10s} {'omega err':>10s} {'time/ours':>10s} "
-          f"{'fixed err/ours':>15s}")
+    print(
+        f"\n  {'method':20s} {'time (s)':>9s} {'fixed err':>10s} {'omega err':>10s} {'time/ours':>10s} "
+        f"{'fixed err/ours':>15s}"
+    )
     for method in methods:
         s = summary[method]
         if s["status"] != "ok":
@@ -256,13 +316,17 @@ def main(argv=None) -> dict:
         s["time_ratio_to_ours"] = s["mean_wall_s"] / reference["mean_wall_s"]
         s["fixed_error_ratio_to_ours"] = s["fixed_mean_abs_error"] / reference["fixed_mean_abs_error"]
         s["omega_error_ratio_to_ours"] = s["omega_mean_abs_error"] / reference["omega_mean_abs_error"]
-        print(f"  {method:20s} {s['mean_wall_s']:9.2f} {100 * s['fixed_mean_abs_error']:9.1f}% "
-              f"{100 * s['omega_mean_abs_error']:9.1f}% {s['time_ratio_to_ours']:10.2f} "
-              f"{s['fixed_error_ratio_to_ours']:15.2f}")
-    print("  (ratios: M1 rows against our default M1 fit; least squares against our M3. pynlme has no M3: "
-          "its fits drop the rows below the LOQ.\n   Our default fit also computes standard errors, conditional "
-          "modes and -2LL, with 2 chains and 4 component sweeps;\n   saem_m1_saemix_work does pynlme's work: "
-          "1 chain, kernels (2, 2, 2), estimates only.)")
+        print(
+            f"  {method:20s} {s['mean_wall_s']:9.2f} {100 * s['fixed_mean_abs_error']:9.1f}% "
+            f"{100 * s['omega_mean_abs_error']:9.1f}% {s['time_ratio_to_ours']:10.2f} "
+            f"{s['fixed_error_ratio_to_ours']:15.2f}"
+        )
+    print(
+        "  (ratios: M1 rows against our default M1 fit; least squares against our M3. pynlme has no M3: "
+        "its fits drop the rows below the LOQ.\n   Our default fit also computes standard errors, conditional "
+        "modes and -2LL, with 2 chains and 4 component sweeps;\n   saem_m1_saemix_work does pynlme's work: "
+        "1 chain, kernels (2, 2, 2), estimates only.)"
+    )
     if summary["pynlme_m1"]["status"] == "ok":
         same = summary["pynlme_m1"]["mean_wall_s"] / summary["saem_m1_saemix_work"]["mean_wall_s"]
         summary["pynlme_time_ratio_at_equal_work"] = same
@@ -271,11 +335,14 @@ def main(argv=None) -> dict:
         print(f"  pynlme could not fit this model: {pynlme_failure}")
 
     report = {
-        "benchmark": "growth-model SAEM", "machine": platform.platform(), "processor": platform.processor(),
+        "benchmark": "growth-model SAEM",
+        "machine": platform.platform(),
+        "processor": platform.processor(),
         "truth": {"population": truth.population, "omega": truth.omega, "b": truth.b},
-        "full_cohort": full, "subsets": {"size": args.subset_size, "count": args.subsets, "runs": runs,
-                                         "summary": summary},
-        "pynlme_failure": pynlme_failure, "covariates": covariate,
+        "full_cohort": full,
+        "subsets": {"size": args.subset_size, "count": args.subsets, "runs": runs, "summary": summary},
+        "pynlme_failure": pynlme_failure,
+        "covariates": covariate,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, default=float))

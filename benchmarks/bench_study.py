@@ -49,11 +49,15 @@ def timed_study(design: StudyDesign, workers: int) -> dict:
     stage_seconds = wall.groupby("quantity")["estimate"].mean().rename(lambda q: q.removesuffix(" seconds"))
     stage_cpu = cpu.groupby("quantity")["estimate"].mean().rename(lambda q: q.removesuffix(" cpu seconds"))
     memory = timing[timing["quantity"] == "peak memory MB"]["estimate"]
-    return {"workers": workers, "replicates": design.replicates, "seconds": seconds,
-            "replicates_per_minute": 60.0 * design.replicates / seconds,
-            "mean_stage_seconds": {k: float(v) for k, v in stage_seconds.items()},
-            "mean_stage_cpu_seconds": {k: float(v) for k, v in stage_cpu.items()},
-            "peak_memory_mb_max": float(memory.max())}
+    return {
+        "workers": workers,
+        "replicates": design.replicates,
+        "seconds": seconds,
+        "replicates_per_minute": 60.0 * design.replicates / seconds,
+        "mean_stage_seconds": {k: float(v) for k, v in stage_seconds.items()},
+        "mean_stage_cpu_seconds": {k: float(v) for k, v in stage_cpu.items()},
+        "peak_memory_mb_max": float(memory.max()),
+    }
 
 
 def main() -> None:
@@ -71,32 +75,47 @@ def main() -> None:
         stages = paper["mean_stage_seconds"]
         cpu = paper["mean_stage_cpu_seconds"]
         report["paper_replicate"] = {
-            "patients": args.paper_patients, "stage_seconds": stages, "stage_cpu_seconds": cpu,
+            "patients": args.paper_patients,
+            "stage_seconds": stages,
+            "stage_cpu_seconds": cpu,
             "without_prediction_cpu_seconds": sum(v for k, v in cpu.items() if k != "prediction"),
             "with_prediction_cpu_seconds": sum(cpu.values()),
             "without_prediction_seconds": sum(v for k, v in stages.items() if k != "prediction"),
-            "with_prediction_seconds": sum(stages.values()), "wall_seconds": paper["seconds"],
-            "peak_memory_mb": paper["peak_memory_mb_max"]}
+            "with_prediction_seconds": sum(stages.values()),
+            "wall_seconds": paper["seconds"],
+            "peak_memory_mb": paper["peak_memory_mb_max"],
+        }
     design = StudyDesign(n_patients=args.n_patients, replicates=args.replicates, base_seed=1000, stages=NO_PREDICTION)
     one, two = timed_study(design, workers=1), timed_study(design, workers=2)
-    report["throughput"] = {"one_worker": one, "two_workers": two,
-                            "speed_up": two["replicates_per_minute"] / one["replicates_per_minute"]}
+    report["throughput"] = {
+        "one_worker": one,
+        "two_workers": two,
+        "speed_up": two["replicates_per_minute"] / one["replicates_per_minute"],
+    }
     report["load_average_after"] = os.getloadavg()
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
-    print(f"replicate study benchmark ({report['cpus']} CPUs; load average before "
-          f"{report['load_average_before'][0]:.1f}, after {report['load_average_after'][0]:.1f})")
+    print(
+        f"replicate study benchmark ({report['cpus']} CPUs; load average before "
+        f"{report['load_average_before'][0]:.1f}, after {report['load_average_after'][0]:.1f})"
+    )
     if "paper_replicate" in report:
         paper = report["paper_replicate"]
-        print(f"  one replicate of {paper['patients']:,} patients: "
-              + ", ".join(f"{k} {v:.1f} s" for k, v in paper["stage_seconds"].items()))
-        print(f"    without prediction {paper['without_prediction_seconds']:.1f} s, with prediction "
-              f"{paper['with_prediction_seconds']:.1f} s (CPU {paper['without_prediction_cpu_seconds']:.1f} s and "
-              f"{paper['with_prediction_cpu_seconds']:.1f} s); worker peak memory {paper['peak_memory_mb']:.0f} MB")
+        print(
+            f"  one replicate of {paper['patients']:,} patients: "
+            + ", ".join(f"{k} {v:.1f} s" for k, v in paper["stage_seconds"].items())
+        )
+        print(
+            f"    without prediction {paper['without_prediction_seconds']:.1f} s, with prediction "
+            f"{paper['with_prediction_seconds']:.1f} s (CPU {paper['without_prediction_cpu_seconds']:.1f} s and "
+            f"{paper['with_prediction_cpu_seconds']:.1f} s); worker peak memory {paper['peak_memory_mb']:.0f} MB"
+        )
     for label, run in (("1 worker ", one), ("2 workers", two)):
-        print(f"  {label}: {run['replicates']} replicates of {args.n_patients} patients in {run['seconds']:.1f} s = "
-              f"{run['replicates_per_minute']:.2f} replicates/min; worker peak memory {run['peak_memory_mb_max']:.0f} MB")
+        print(
+            f"  {label}: {run['replicates']} replicates of {args.n_patients} patients in {run['seconds']:.1f} s = "
+            f"{run['replicates_per_minute']:.2f} replicates/min; worker peak memory {run['peak_memory_mb_max']:.0f} MB"
+        )
     print(f"  speed-up of 2 workers over 1: {report['throughput']['speed_up']:.2f}x")
     print(f"written to {args.out}")
 

@@ -27,12 +27,22 @@ from lesionmap.io import read_sdtm
 from lesionmap.stats import mann_whitney
 from lesionmap.survival import phenotypes as ph
 
-GROUPS = (sequence.MONO_ORGAN, sequence.HETERO_ORGAN, sequence.LIVER_FIRST, sequence.LUNG_FIRST,
-          sequence.OTHER_FIRST)
-PAPER_SIZES = {sequence.MONO_ORGAN: 1425, sequence.HETERO_ORGAN: 801, sequence.LUNG_FIRST: 577,
-               sequence.LIVER_FIRST: 1194, sequence.OTHER_FIRST: 888}
-PAPER_QUADRANTS = {"liver": "high-high", "lung": "high-low", "regional LN": "high-low", "distal LN": "high-low",
-                   "bone": "low-high", "brain/CNS": "low-high"}
+GROUPS = (sequence.MONO_ORGAN, sequence.HETERO_ORGAN, sequence.LIVER_FIRST, sequence.LUNG_FIRST, sequence.OTHER_FIRST)
+PAPER_SIZES = {
+    sequence.MONO_ORGAN: 1425,
+    sequence.HETERO_ORGAN: 801,
+    sequence.LUNG_FIRST: 577,
+    sequence.LIVER_FIRST: 1194,
+    sequence.OTHER_FIRST: 888,
+}
+PAPER_QUADRANTS = {
+    "liver": "high-high",
+    "lung": "high-low",
+    "regional LN": "high-low",
+    "distal LN": "high-low",
+    "bone": "low-high",
+    "brain/CNS": "low-high",
+}
 COUNT_TOLERANCE = 0.02
 SIZE_TOLERANCE = 0.40
 
@@ -65,11 +75,19 @@ def data_checks(ctx, data) -> list[dict]:
         ("target measurements", published["target_measurements"], int((measured["kind"] == "target").sum())),
     ):
         expected = paper * scale
-        rows.append(_row(f"{label} within 2%", paper, value, abs(value / expected - 1) <= COUNT_TOLERANCE,
-                         "data (calibrated)"))
+        rows.append(
+            _row(f"{label} within 2%", paper, value, abs(value / expected - 1) <= COUNT_TOLERANCE, "data (calibrated)")
+        )
     age = float(data.patients["age"].mean())
-    rows.append(_row("mean age within 2%", published["mean_age"], round(age, 1),
-                     abs(age / published["mean_age"] - 1) <= COUNT_TOLERANCE, "input"))
+    rows.append(
+        _row(
+            "mean age within 2%",
+            published["mean_age"],
+            round(age, 1),
+            abs(age / published["mean_age"] - 1) <= COUNT_TOLERANCE,
+            "input",
+        )
+    )
     return rows
 
 
@@ -81,8 +99,11 @@ def phenotype_checks(ctx) -> list[dict]:
     rows = []
     for organ, paper in PAPER_QUADRANTS.items():
         value = phenotypes["phenotype"].get(organ, "absent")
-        hrs = (f"{value} (HR {phenotypes.loc[organ, 'response_hr']:.2f} / {phenotypes.loc[organ, 'progression_hr']:.2f})"
-               if organ in phenotypes.index else value)
+        hrs = (
+            f"{value} (HR {phenotypes.loc[organ, 'response_hr']:.2f} / {phenotypes.loc[organ, 'progression_hr']:.2f})"
+            if organ in phenotypes.index
+            else value
+        )
         rows.append(_row(f"Fig. 3c phenotype of {organ}", paper, hrs, value == paper, "emergent"))
     return rows
 
@@ -91,29 +112,53 @@ def cluster_checks(ctx, data, sequences, clustering, quick: bool = False) -> tup
     labels = clustering.labels_
     sizes = labels.value_counts()
     names = [n for n in sizes.index if n != sequence.NO_PROGRESSION]
-    rows = [_row("five groups, each name once", ", ".join(GROUPS), ", ".join(sorted(names)),
-                 sorted(names) == sorted(GROUPS), "emergent")]
+    rows = [
+        _row(
+            "five groups, each name once",
+            ", ".join(GROUPS),
+            ", ".join(sorted(names)),
+            sorted(names) == sorted(GROUPS),
+            "emergent",
+        )
+    ]
     for group in GROUPS:
         value = int(sizes.get(group, 0))
         paper = PAPER_SIZES[group] * len(data.patients) / 4308
-        rows.append(_row(f"size of {group} within 40%", PAPER_SIZES[group], value,
-                         abs(value / paper - 1) <= SIZE_TOLERANCE, "emergent"))
-    rows.append(_row("patients without progression", "not stated", int(sizes.get(sequence.NO_PROGRESSION, 0)),
-                     True, "emergent"))
+        rows.append(
+            _row(
+                f"size of {group} within 40%",
+                PAPER_SIZES[group],
+                value,
+                abs(value / paper - 1) <= SIZE_TOLERANCE,
+                "emergent",
+            )
+        )
+    rows.append(
+        _row("patients without progression", "not stated", int(sizes.get(sequence.NO_PROGRESSION, 0)), True, "emergent")
+    )
 
     table = data.patients.assign(group=data.patients["patient_id"].map(labels))
     medians = _os_medians(table)
     paper_os = load_spec("mcrc").values["published"]["os_median_days"]
-    rows.append(_row("OS median Hetero-Organ < Mono-Organ",
-                     f"{paper_os['Hetero-Organ']} < {paper_os['Mono-Organ']}",
-                     f"{medians.get('Hetero-Organ', np.nan):.0f} vs {medians.get('Mono-Organ', np.nan):.0f}",
-                     medians.get("Hetero-Organ", np.inf) < medians.get("Mono-Organ", -np.inf), "emergent"))
+    rows.append(
+        _row(
+            "OS median Hetero-Organ < Mono-Organ",
+            f"{paper_os['Hetero-Organ']} < {paper_os['Mono-Organ']}",
+            f"{medians.get('Hetero-Organ', np.nan):.0f} vs {medians.get('Mono-Organ', np.nan):.0f}",
+            medians.get("Hetero-Organ", np.inf) < medians.get("Mono-Organ", -np.inf),
+            "emergent",
+        )
+    )
     liver = medians.get("Liver-First", np.inf)
-    rows.append(_row("OS median Liver-First below Other-First and Lung-First",
-                     f"{paper_os['Liver-First']} < {paper_os['Other-First']}, {paper_os['Lung-First']}",
-                     f"{liver:.0f} vs {medians.get('Other-First', np.nan):.0f}, {medians.get('Lung-First', np.nan):.0f}",
-                     liver < medians.get("Other-First", -np.inf) and liver < medians.get("Lung-First", -np.inf),
-                     "emergent"))
+    rows.append(
+        _row(
+            "OS median Liver-First below Other-First and Lung-First",
+            f"{paper_os['Liver-First']} < {paper_os['Other-First']}, {paper_os['Lung-First']}",
+            f"{liver:.0f} vs {medians.get('Other-First', np.nan):.0f}, {medians.get('Lung-First', np.nan):.0f}",
+            liver < medians.get("Other-First", -np.inf) and liver < medians.get("Lung-First", -np.inf),
+            "emergent",
+        )
+    )
 
     intervals = sequence.interval_table(sequences, labels)
     firsts = [g for g in (sequence.LIVER_FIRST, sequence.LUNG_FIRST, sequence.OTHER_FIRST) if g in set(labels)]
@@ -125,38 +170,60 @@ def cluster_checks(ctx, data, sequences, clustering, quick: bool = False) -> tup
     for other in firsts:
         if other == sequence.LIVER_FIRST or not holds:
             continue
-        pair = pairs[((pairs["group_a"] == sequence.LIVER_FIRST) & (pairs["group_b"] == other))
-                     | ((pairs["group_b"] == sequence.LIVER_FIRST) & (pairs["group_a"] == other))]
+        pair = pairs[
+            ((pairs["group_a"] == sequence.LIVER_FIRST) & (pairs["group_b"] == other))
+            | ((pairs["group_b"] == sequence.LIVER_FIRST) & (pairs["group_a"] == other))
+        ]
         p = float(pair["p_adjusted"].iat[0]) if len(pair) else np.nan
         shorter = gap_medians[sequence.LIVER_FIRST] < gap_medians[other]
         holds &= bool(shorter and p < 0.05)
         texts.append(f"vs {other} {gap_medians[other]:.0f} (Dunn p {p:.2g})")
     value = (f"Liver-First {gap_medians.get(sequence.LIVER_FIRST, np.nan):.0f} " + "; ".join(texts)) if texts else "n/a"
-    rows.append(_row("gap 1st->2nd progression shortest in Liver-First", "shorter (Fig. 4c)", value,
-                     holds, "emergent"))
+    rows.append(_row("gap 1st->2nd progression shortest in Liver-First", "shorter (Fig. 4c)", value, holds, "emergent"))
 
     if not quick:
-        metrics = sequence.evaluate_k(clustering.encoded_, data.patients, k_values=range(1, 15), random_state=0,
-                                      silhouette_k=())
+        metrics = sequence.evaluate_k(
+            clustering.encoded_, data.patients, k_values=range(1, 15), random_state=0, silhouette_k=()
+        )
         c = metrics.set_index("k")["concordance"]
         best = float(c.max())
-        rows.append(_row("concordance favours k = 5 (within 1% of best)", "k = 5",
-                         f"C(5) {c.loc[5]:.3f}, best {best:.3f} at k = {int(c.idxmax())}",
-                         c.loc[5] >= 0.99 * best, "emergent"))
+        rows.append(
+            _row(
+                "concordance favours k = 5 (within 1% of best)",
+                "k = 5",
+                f"C(5) {c.loc[5]:.3f}, best {best:.3f} at k = {int(c.idxmax())}",
+                c.loc[5] >= 0.99 * best,
+                "emergent",
+            )
+        )
 
     grouped = table[table["group"].isin(GROUPS)]
     test = sequence.proportions_by_treatment(grouped)
-    rows.append(_row("group mix independent of treatment (chi-square p > 0.05)", "no difference",
-                     f"p {test.p:.3g}", test.p > 0.05, "emergent"))
-    first = intervals[intervals["interval"] == "1st"].merge(data.patients[["patient_id", "treatment_group"]],
-                                                             on="patient_id")
+    rows.append(
+        _row(
+            "group mix independent of treatment (chi-square p > 0.05)",
+            "no difference",
+            f"p {test.p:.3g}",
+            test.p > 0.05,
+            "emergent",
+        )
+    )
+    first = intervals[intervals["interval"] == "1st"].merge(
+        data.patients[["patient_id", "treatment_group"]], on="patient_id"
+    )
     tar_label, chemo_label = contract.TREATMENT_GROUPS
     tar = first.loc[first["treatment_group"] == tar_label, "days"]
     chemo = first.loc[first["treatment_group"] == chemo_label, "days"]
     result = mann_whitney(tar, chemo, tar_label, chemo_label)
-    rows.append(_row("TAR slows the first progression (Mann-Whitney p < 0.05)", "slower under TAR",
-                     f"median {tar.median():.0f} vs {chemo.median():.0f} days, p {result.p:.2g}",
-                     tar.median() > chemo.median() and result.p < 0.05, "emergent (TAR lowers Kg: input)"))
+    rows.append(
+        _row(
+            "TAR slows the first progression (Mann-Whitney p < 0.05)",
+            "slower under TAR",
+            f"median {tar.median():.0f} vs {chemo.median():.0f} days, p {result.p:.2g}",
+            tar.median() > chemo.median() and result.p < 0.05,
+            "emergent (TAR lowers Kg: input)",
+        )
+    )
     return rows, labels
 
 
@@ -171,22 +238,36 @@ def prediction_checks(data, labels, seed: int, model: str) -> list[dict]:
     features = predict.baseline_features(data.patients, data.lesions, data.measurements)
     target, _ = predict.progression_labels(labels, False)
     grid = predict.search_grids([model], [0.1], [2, 3], [1.0])
-    result = predict.evaluate_models(features, target, models=[model], grid=grid, outer_folds=5, inner_folds=5,
-                                     seed=seed, n_jobs=1, importance_repeats=1)
+    result = predict.evaluate_models(
+        features,
+        target,
+        models=[model],
+        grid=grid,
+        outer_folds=5,
+        inner_folds=5,
+        seed=seed,
+        n_jobs=1,
+        importance_repeats=1,
+    )
     summary = result.summary()["models"][model]
     macro = float(summary["auc_macro"])
     per_class = pd.Series(summary["auc_by_class"], dtype=float)
     top_two = set(per_class.sort_values(ascending=False).index[:2])
     return [
         _row(f"{model} macro AUC >= 0.85", 0.91, round(macro, 3), macro >= 0.85, "emergent"),
-        _row("Mono- and Hetero-Organ the best-predicted groups", "Mono, Hetero",
-             ", ".join(f"{k} {v:.2f}" for k, v in per_class.sort_values(ascending=False).items()),
-             top_two == {sequence.MONO_ORGAN, sequence.HETERO_ORGAN}, "emergent"),
+        _row(
+            "Mono- and Hetero-Organ the best-predicted groups",
+            "Mono, Hetero",
+            ", ".join(f"{k} {v:.2f}" for k, v in per_class.sort_values(ascending=False).items()),
+            top_two == {sequence.MONO_ORGAN, sequence.HETERO_ORGAN},
+            "emergent",
+        ),
     ]
 
 
-def check_seed(seed: int, n_patients: int, model: str, build_dir: Path | None = None, quick: bool = False
-               ) -> pd.DataFrame:
+def check_seed(
+    seed: int, n_patients: int, model: str, build_dir: Path | None = None, quick: bool = False
+) -> pd.DataFrame:
     """The checks of one seed; with ``build_dir`` the stages are cached there (reused when present); ``quick``
     leaves out the choice of k (14 k-means fits) and the prediction (a nested grid search)."""
     with tempfile.TemporaryDirectory() as scratch:
@@ -215,12 +296,20 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[DEFAULT_SEED])
     parser.add_argument("--n-patients", type=int, default=0, help="0: the spec's size (4,308)")
-    parser.add_argument("--model", default="gradient_boosting",
-                        help="prediction model of lesionmap.predict (the paper: gradient_boosting)")
-    parser.add_argument("--build-dir", type=Path, default=None,
-                        help="keep the stages in this folder and reuse them (default: a fresh temporary folder)")
-    parser.add_argument("--quick", action="store_true",
-                        help="leave out the choice of k and the prediction (the slowest checks)")
+    parser.add_argument(
+        "--model",
+        default="gradient_boosting",
+        help="prediction model of lesionmap.predict (the paper: gradient_boosting)",
+    )
+    parser.add_argument(
+        "--build-dir",
+        type=Path,
+        default=None,
+        help="keep the stages in this folder and reuse them (default: a fresh temporary folder)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="leave out the choice of k and the prediction (the slowest checks)"
+    )
     args = parser.parse_args(argv)
     pd.set_option("display.width", 250, "display.max_colwidth", 90, "display.max_rows", 200)
     tables = []

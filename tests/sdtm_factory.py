@@ -21,8 +21,7 @@ import pandas as pd
 import pyreadstat
 
 IA, INV = "INDEPENDENT ASSESSOR", "INVESTIGATOR"
-START = {"S1-001": "2020-01-10", "S1-002": "2020-02-01", "S1-003": "2020-03-01", "S2-004": "2021-05-05",
-         "S2-005": ""}
+START = {"S1-001": "2020-01-10", "S1-002": "2020-02-01", "S1-003": "2020-03-01", "S2-004": "2021-05-05", "S2-005": ""}
 
 
 def study_day(day: int) -> int:
@@ -50,10 +49,19 @@ def _dm() -> pd.DataFrame:
 
 def _suppdm() -> pd.DataFrame:
     rows = [
-        ("S1-001", "BMI", "24.5"), ("S1-001", "KRAS", "WILD-TYPE"), ("S1-001", "LINE", "1"), ("S1-001", "PRSURG", "Y"),
-        ("S1-002", "KRAS", "MUTANT"), ("S1-002", "LINE", "2"), ("S1-002", "PRSURG", "N"), ("S1-002", "ECOG", "1"),
-        ("S1-003", "LINE", "1"), ("S1-003", "PRSURG", "N"),
-        ("S2-004", "BMI", "30.1"), ("S2-004", "LINE", "1"), ("S2-004", "PRSURG", "Y"),
+        ("S1-001", "BMI", "24.5"),
+        ("S1-001", "KRAS", "WILD-TYPE"),
+        ("S1-001", "LINE", "1"),
+        ("S1-001", "PRSURG", "Y"),
+        ("S1-002", "KRAS", "MUTANT"),
+        ("S1-002", "LINE", "2"),
+        ("S1-002", "PRSURG", "N"),
+        ("S1-002", "ECOG", "1"),
+        ("S1-003", "LINE", "1"),
+        ("S1-003", "PRSURG", "N"),
+        ("S2-004", "BMI", "30.1"),
+        ("S2-004", "LINE", "1"),
+        ("S2-004", "PRSURG", "Y"),
     ]
     frame = pd.DataFrame(rows, columns=["USUBJID", "QNAM", "QVAL"])
     frame.insert(0, "RDOMAIN", "DM")
@@ -103,17 +111,26 @@ ASSESSMENTS = [
 
 #: RS: patient, test, response, evaluator, day.
 RESPONSES = [
-    ("S1-001", "OVRLRESP", "PR", IA, 42), ("S1-001", "OVRLRESP", "PD", IA, 84),
-    ("S1-001", "TRGRESP", "PR", IA, 42), ("S1-001", "OVRLRESP", "CR", INV, 42),
-    ("S1-002", "OVRLRESP", "CR", IA, 53), ("S1-003", "OVRLRESP", "SD", IA, 10), ("S2-004", "OVRLRESP", "NE", IA, 50),
+    ("S1-001", "OVRLRESP", "PR", IA, 42),
+    ("S1-001", "OVRLRESP", "PD", IA, 84),
+    ("S1-001", "TRGRESP", "PR", IA, 42),
+    ("S1-001", "OVRLRESP", "CR", INV, 42),
+    ("S1-002", "OVRLRESP", "CR", IA, 53),
+    ("S1-003", "OVRLRESP", "SD", IA, 10),
+    ("S2-004", "OVRLRESP", "NE", IA, 50),
 ]
 
 #: ADTTE: patient, parameter, days, censored.
 SURVIVAL = [
-    ("S1-001", "OS", 400, 0), ("S1-001", "PFS", 84, 0), ("S1-001", "TTR", 42, 0),
-    ("S1-002", "OS", 500, 1), ("S1-002", "PFS", 300, 1),
-    ("S1-003", "OS", 200, 0), ("S1-003", "PFS", 100, 0),
-    ("S2-004", "OS", 90, 0), ("S2-004", "PFS", 50, 0),
+    ("S1-001", "OS", 400, 0),
+    ("S1-001", "PFS", 84, 0),
+    ("S1-001", "TTR", 42, 0),
+    ("S1-002", "OS", 500, 1),
+    ("S1-002", "PFS", 300, 1),
+    ("S1-003", "OS", 200, 0),
+    ("S1-003", "PFS", 100, 0),
+    ("S2-004", "OS", 90, 0),
+    ("S2-004", "PFS", 50, 0),
 ]
 
 
@@ -124,28 +141,56 @@ def _visit_numbers(frame: pd.DataFrame, day_column: str) -> np.ndarray:
 def build_domains() -> dict[str, pd.DataFrame]:
     """The SDTM domains of the hand-made cohort (fresh copies; tests may edit them)."""
     tu = pd.DataFrame(LESIONS, columns=["USUBJID", "TULNKID", "TUORRES", "TULOC", "day"])
-    tu = tu.assign(TUTESTCD="TUMIDENT", TUEVAL=IA, TUDY=[float(study_day(d)) for d in tu["day"]],
-                   TUDTC=[iso_date(p, d) for p, d in zip(tu["USUBJID"], tu["day"])])
+    tu = tu.assign(
+        TUTESTCD="TUMIDENT",
+        TUEVAL=IA,
+        TUDY=[float(study_day(d)) for d in tu["day"]],
+        TUDTC=[iso_date(p, d) for p, d in zip(tu["USUBJID"], tu["day"])],
+    )
     tu = tu[["USUBJID", "TULNKID", "TUTESTCD", "TUORRES", "TULOC", "TUEVAL", "TUDY", "TUDTC"]]
 
-    tr = pd.DataFrame(ASSESSMENTS, columns=["USUBJID", "TRLNKID", "TRTESTCD", "TRORRES", "TRSTRESN", "not_done",
-                                            "TREVAL", "day"])
+    tr = pd.DataFrame(
+        ASSESSMENTS, columns=["USUBJID", "TRLNKID", "TRTESTCD", "TRORRES", "TRSTRESN", "not_done", "TREVAL", "day"]
+    )
     independent = tr["TREVAL"] == IA
     tr = tr.assign(
-        TRSEQ=tr.groupby("USUBJID").cumcount().to_numpy(dtype=float) + 1, TRSTRESC=tr["TRORRES"],
-        TRSTAT=np.where(tr["not_done"], "NOT DONE", ""), TREVALID=np.where(independent, "RADIOLOGIST 1", ""),
-        TRACPTFL=np.where(independent, "Y", ""), TRDY=[float(study_day(d)) for d in tr["day"]],
+        TRSEQ=tr.groupby("USUBJID").cumcount().to_numpy(dtype=float) + 1,
+        TRSTRESC=tr["TRORRES"],
+        TRSTAT=np.where(tr["not_done"], "NOT DONE", ""),
+        TREVALID=np.where(independent, "RADIOLOGIST 1", ""),
+        TRACPTFL=np.where(independent, "Y", ""),
+        TRDY=[float(study_day(d)) for d in tr["day"]],
         TRDTC=[iso_date(p, d) for p, d in zip(tr["USUBJID"], tr["day"])],
     )
     tr["VISITNUM"] = _visit_numbers(tr, "day")
-    tr = tr[["USUBJID", "TRSEQ", "TRLNKID", "TRTESTCD", "TRORRES", "TRSTRESC", "TRSTRESN", "TRSTAT", "TREVAL",
-             "TREVALID", "TRACPTFL", "VISITNUM", "TRDY", "TRDTC"]]
+    tr = tr[
+        [
+            "USUBJID",
+            "TRSEQ",
+            "TRLNKID",
+            "TRTESTCD",
+            "TRORRES",
+            "TRSTRESC",
+            "TRSTRESN",
+            "TRSTAT",
+            "TREVAL",
+            "TREVALID",
+            "TRACPTFL",
+            "VISITNUM",
+            "TRDY",
+            "TRDTC",
+        ]
+    ]
 
     rs = pd.DataFrame(RESPONSES, columns=["USUBJID", "RSTESTCD", "RSORRES", "RSEVAL", "day"])
     independent = rs["RSEVAL"] == IA
-    rs = rs.assign(RSSTRESC=rs["RSORRES"], RSACPTFL=np.where(independent, "Y", ""),
-                   RSEVALID=np.where(independent, "RADIOLOGIST 1", ""), RSDY=[float(study_day(d)) for d in rs["day"]],
-                   RSDTC=[iso_date(p, d) for p, d in zip(rs["USUBJID"], rs["day"])])
+    rs = rs.assign(
+        RSSTRESC=rs["RSORRES"],
+        RSACPTFL=np.where(independent, "Y", ""),
+        RSEVALID=np.where(independent, "RADIOLOGIST 1", ""),
+        RSDY=[float(study_day(d)) for d in rs["day"]],
+        RSDTC=[iso_date(p, d) for p, d in zip(rs["USUBJID"], rs["day"])],
+    )
     rs = rs[["USUBJID", "RSTESTCD", "RSORRES", "RSSTRESC", "RSEVAL", "RSEVALID", "RSACPTFL", "RSDY", "RSDTC"]]
 
     adtte = pd.DataFrame(SURVIVAL, columns=["USUBJID", "PARAMCD", "AVAL", "CNSR"])
@@ -166,13 +211,39 @@ def locations_in_supptr(domains: dict[str, pd.DataFrame], idvar: str = "TRLNKID"
     tu, tr = domains["tu"], domains["tr"]
     first_record = tr[tr["TRLNKID"] != ""].drop_duplicates(["USUBJID", "TRLNKID"]).set_index(["USUBJID", "TRLNKID"])
     keys = list(zip(tu["USUBJID"], tu["TULNKID"]))
-    value = (tu["TULNKID"] if idvar == "TRLNKID"
-             else pd.Series([f"{first_record.loc[key, 'TRSEQ']:.0f}" for key in keys], index=tu.index))
-    supptr = pd.DataFrame({"RDOMAIN": "TR", "USUBJID": tu["USUBJID"], "IDVAR": idvar, "IDVARVAL": value,
-                           "QNAM": "TULOC", "QVAL": tu["TULOC"]})
-    supptr = pd.concat([supptr, pd.DataFrame([{"RDOMAIN": "TR", "USUBJID": "S1-001", "IDVAR": "TRLNKID",
-                                               "IDVARVAL": "T01", "QNAM": "TULAT", "QVAL": "LEFT"}])],
-                       ignore_index=True)
+    value = (
+        tu["TULNKID"]
+        if idvar == "TRLNKID"
+        else pd.Series([f"{first_record.loc[key, 'TRSEQ']:.0f}" for key in keys], index=tu.index)
+    )
+    supptr = pd.DataFrame(
+        {
+            "RDOMAIN": "TR",
+            "USUBJID": tu["USUBJID"],
+            "IDVAR": idvar,
+            "IDVARVAL": value,
+            "QNAM": "TULOC",
+            "QVAL": tu["TULOC"],
+        }
+    )
+    supptr = pd.concat(
+        [
+            supptr,
+            pd.DataFrame(
+                [
+                    {
+                        "RDOMAIN": "TR",
+                        "USUBJID": "S1-001",
+                        "IDVAR": "TRLNKID",
+                        "IDVARVAL": "T01",
+                        "QNAM": "TULAT",
+                        "QVAL": "LEFT",
+                    }
+                ]
+            ),
+        ],
+        ignore_index=True,
+    )
     return {**domains, "tu": tu.drop(columns=["TULOC"]), "supptr": supptr}
 
 
@@ -195,46 +266,75 @@ def write_domains(domains: dict[str, pd.DataFrame], folder: str | Path, fmt: str
 
 def expected_tables() -> dict[str, pd.DataFrame]:
     """The analysis tables of the hand-made cohort, written out by hand (default evaluator, LOQ 200 mm^3)."""
-    patients = pd.DataFrame({
-        "patient_id": ["S1-001", "S1-002"], "trial": ["S1", "S1"], "arm": ["FOLFOX + Panitumumab", "FOLFOX"],
-        "treatment_group": ["TAR+Chemo", "Chemo alone"], "line": pd.array([1, 2], dtype="Int64"),
-        "age": [61.0, 55.0], "sex": ["M", "F"], "race": ["WHITE", "ASIAN"], "bmi": [24.5, np.nan],
-        "kras": ["wild-type", "mutant"], "prior_surgery": pd.array([True, False], dtype="boolean"),
-        "baseline_day": np.array([-7, -3], dtype=np.int64), "last_day": np.array([84, 53], dtype=np.int64),
-        "os_days": [400.0, 500.0], "os_event": [True, False], "pfs_days": [84.0, 300.0], "pfs_event": [True, False],
-        "recist_bor": ["PR", "CR"],
-    })
-    lesions = pd.DataFrame({
-        "lesion_id": ["S1-001/NEW01", "S1-001/NT01", "S1-001/T01", "S1-001/T02", "S1-002/NT01", "S1-002/T01"],
-        "patient_id": ["S1-001"] * 4 + ["S1-002"] * 2,
-        "kind": ["new", "non-target", "target", "target", "non-target", "target"],
-        "organ": ["bone", "lung", "liver", "regional LN", "peritoneum", "lung"],
-        "location": ["BONE", "LUNG, LEFT", "Liver", "LYMPH NODE, ILIAC", "PERITONEUM", "PULMONARY"],
-        "nodal": [False, False, False, True, False, False],
-        "detected_day": np.array([84, -7, -7, -7, -3, -3], dtype=np.int64),
-    })
+    patients = pd.DataFrame(
+        {
+            "patient_id": ["S1-001", "S1-002"],
+            "trial": ["S1", "S1"],
+            "arm": ["FOLFOX + Panitumumab", "FOLFOX"],
+            "treatment_group": ["TAR+Chemo", "Chemo alone"],
+            "line": pd.array([1, 2], dtype="Int64"),
+            "age": [61.0, 55.0],
+            "sex": ["M", "F"],
+            "race": ["WHITE", "ASIAN"],
+            "bmi": [24.5, np.nan],
+            "kras": ["wild-type", "mutant"],
+            "prior_surgery": pd.array([True, False], dtype="boolean"),
+            "baseline_day": np.array([-7, -3], dtype=np.int64),
+            "last_day": np.array([84, 53], dtype=np.int64),
+            "os_days": [400.0, 500.0],
+            "os_event": [True, False],
+            "pfs_days": [84.0, 300.0],
+            "pfs_event": [True, False],
+            "recist_bor": ["PR", "CR"],
+        }
+    )
+    lesions = pd.DataFrame(
+        {
+            "lesion_id": ["S1-001/NEW01", "S1-001/NT01", "S1-001/T01", "S1-001/T02", "S1-002/NT01", "S1-002/T01"],
+            "patient_id": ["S1-001"] * 4 + ["S1-002"] * 2,
+            "kind": ["new", "non-target", "target", "target", "non-target", "target"],
+            "organ": ["bone", "lung", "liver", "regional LN", "peritoneum", "lung"],
+            "location": ["BONE", "LUNG, LEFT", "Liver", "LYMPH NODE, ILIAC", "PERITONEUM", "PULMONARY"],
+            "nodal": [False, False, False, True, False, False],
+            "detected_day": np.array([84, -7, -7, -7, -3, -3], dtype=np.int64),
+        }
+    )
     # Volumes: 0.2914 * diameter^3 (30 mm -> 7867.8 mm^3); TOO SMALL TO MEASURE carries the LOQ, 200 mm^3.
-    measurements = pd.DataFrame({
-        "lesion_id": ["S1-001/T01"] * 3 + ["S1-001/T02"] * 3 + ["S1-002/T01"] * 2,
-        "patient_id": ["S1-001"] * 6 + ["S1-002"] * 2,
-        "day": np.array([-7, 42, 84, -7, 42, 84, -3, 53], dtype=np.int64),
-        "diameter_mm": [30.0, 20.0, np.nan, 15.0, 12.0, 8.0, 10.0, 0.0],
-        "volume_mm3": [7867.8, 2331.2, 200.0, 983.475, 503.5392, 149.1968, 291.4, 0.0],
-        "blq": [False, False, True, False, False, True, False, True],
-    })
-    lesion_status = pd.DataFrame({
-        "lesion_id": ["S1-001/NEW01", "S1-001/NT01", "S1-001/NT01", "S1-001/NT01", "S1-002/NT01"],
-        "patient_id": ["S1-001"] * 4 + ["S1-002"],
-        "day": np.array([84, -7, 42, 84, -3], dtype=np.int64),
-        "status": ["PD", "non-CR/non-PD", "non-CR/non-PD", "CR", "non-CR/non-PD"],
-    })
-    exclusions = pd.DataFrame({
-        "patient_id": ["S1-003", "S2-004", "S2-005"],
-        "reason": ["baseline scan > 12 weeks before treatment", "no longitudinal target measurement",
-                   "no longitudinal target measurement"],
-    })
-    return {"patients": patients, "lesions": lesions, "measurements": measurements, "lesion_status": lesion_status,
-            "exclusions": exclusions}
+    measurements = pd.DataFrame(
+        {
+            "lesion_id": ["S1-001/T01"] * 3 + ["S1-001/T02"] * 3 + ["S1-002/T01"] * 2,
+            "patient_id": ["S1-001"] * 6 + ["S1-002"] * 2,
+            "day": np.array([-7, 42, 84, -7, 42, 84, -3, 53], dtype=np.int64),
+            "diameter_mm": [30.0, 20.0, np.nan, 15.0, 12.0, 8.0, 10.0, 0.0],
+            "volume_mm3": [7867.8, 2331.2, 200.0, 983.475, 503.5392, 149.1968, 291.4, 0.0],
+            "blq": [False, False, True, False, False, True, False, True],
+        }
+    )
+    lesion_status = pd.DataFrame(
+        {
+            "lesion_id": ["S1-001/NEW01", "S1-001/NT01", "S1-001/NT01", "S1-001/NT01", "S1-002/NT01"],
+            "patient_id": ["S1-001"] * 4 + ["S1-002"],
+            "day": np.array([84, -7, 42, 84, -3], dtype=np.int64),
+            "status": ["PD", "non-CR/non-PD", "non-CR/non-PD", "CR", "non-CR/non-PD"],
+        }
+    )
+    exclusions = pd.DataFrame(
+        {
+            "patient_id": ["S1-003", "S2-004", "S2-005"],
+            "reason": [
+                "baseline scan > 12 weeks before treatment",
+                "no longitudinal target measurement",
+                "no longitudinal target measurement",
+            ],
+        }
+    )
+    return {
+        "patients": patients,
+        "lesions": lesions,
+        "measurements": measurements,
+        "lesion_status": lesion_status,
+        "exclusions": exclusions,
+    }
 
 
 #: What the reader must report setting aside for the hand-made cohort (default evaluator).

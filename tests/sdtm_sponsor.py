@@ -46,9 +46,18 @@ def another_sponsor(source: Path, target: Path, n_conflicts: int = 3, seed: int 
     tr["TRTESTCD"] = tr["TRTESTCD"].replace({"LDIAM": "DIAMETER"})
     location = pd.Series(tu["TULOC"].to_numpy(), index=tu["USUBJID"] + "/" + tu["TULNKID"])
     lesion = tr["USUBJID"] + "/" + tr["TRLNKID"]
-    supptr = pd.DataFrame({"STUDYID": STUDY, "RDOMAIN": "TR", "USUBJID": tr["USUBJID"], "IDVAR": "TRSEQ",
-                           "IDVARVAL": tr["TRSEQ"], "QNAM": "TRLOC", "QLABEL": "Location of the Tumor",
-                           "QVAL": lesion.map(location).fillna("").to_numpy()})
+    supptr = pd.DataFrame(
+        {
+            "STUDYID": STUDY,
+            "RDOMAIN": "TR",
+            "USUBJID": tr["USUBJID"],
+            "IDVAR": "TRSEQ",
+            "IDVARVAL": tr["TRSEQ"],
+            "QNAM": "TRLOC",
+            "QLABEL": "Location of the Tumor",
+            "QVAL": lesion.map(location).fillna("").to_numpy(),
+        }
+    )
     later = np.flatnonzero(lesion.duplicated().to_numpy())
     chosen = rng.choice(later, size=n_conflicts, replace=False)
     chosen = chosen[~lesion.iloc[chosen].duplicated().to_numpy()]

@@ -49,8 +49,16 @@ def test_results_are_kept_per_run_and_shown_for_the_last(built_book):
 def test_data_chapter_results(built_book):
     build_dir, _ = built_book
     results = json.loads((build_dir / "results" / "data.json").read_text())
-    for key in ("n_patients", "n_lesions", "n_target", "n_nontarget", "n_new", "n_measurements", "n_excluded",
-                "exclusions"):
+    for key in (
+        "n_patients",
+        "n_lesions",
+        "n_target",
+        "n_nontarget",
+        "n_new",
+        "n_measurements",
+        "n_excluded",
+        "exclusions",
+    ):
         assert key in results
     assert results["n_patients"] == SMALL_COHORT
     assert results["n_lesions"] == results["n_target"] + results["n_nontarget"] + results["n_new"]
@@ -65,8 +73,9 @@ def test_every_page_rendered_without_remote_scripts(built_book):
         assert page.exists(), page
         text = page.read_text()
         assert 'src="http' not in text
-        assert not any(f'href="http{s}://' in line and 'stylesheet' in line
-                       for line in text.splitlines() for s in ("", "s"))
+        assert not any(
+            f'href="http{s}://' in line and "stylesheet" in line for line in text.splitlines() for s in ("", "s")
+        )
 
 
 def require_chromium():
@@ -101,9 +110,13 @@ def test_each_chapter_shows_one_parameter_block_with_the_values_used(built_book)
     build_dir, _ = built_book
     for doc in chapter_notebooks(ROOT):
         notebook = json.loads((build_dir / "executed" / f"{doc}.ipynb").read_text())
-        shown = [c for c in notebook["cells"] if c["cell_type"] == "code"
-                 and {"parameters", "injected-parameters"} & set(c["metadata"].get("tags", []))
-                 and "remove-cell" not in c["metadata"].get("tags", [])]
+        shown = [
+            c
+            for c in notebook["cells"]
+            if c["cell_type"] == "code"
+            and {"parameters", "injected-parameters"} & set(c["metadata"].get("tags", []))
+            and "remove-cell" not in c["metadata"].get("tags", [])
+        ]
         assert len(shown) == 1, doc
         source = "".join(shown[0]["source"])
         assert f"n_patients = {SMALL_COHORT}" in source and f"seed = {SEED}" in source, source

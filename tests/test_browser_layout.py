@@ -24,7 +24,9 @@ WORD_PER_LINE = """
 <tr><td>onehot_padded</td><td style="width: 80px; max-width: 80px">Mono-Organ (87), Other-First 2 (72), Other-First (50),
 Hetero-Organ (36), Mono-Organ 2 (32)</td><td>5</td></tr></table>"""
 
-WIDE = """<p>Some text.</p><table style="width: 1200px"><tr><td>a wide table with a lot of text in it</td></tr></table>"""
+WIDE = (
+    """<p>Some text.</p><table style="width: 1200px"><tr><td>a wide table with a lot of text in it</td></tr></table>"""
+)
 
 GOOD = """<p>Some text.</p>
 <table><caption>A readable table</caption><tr><th>group</th><th>what it does</th><th>k</th></tr>

@@ -11,8 +11,7 @@ from lifelines import KaplanMeierFitter
 from scipy.special import logit
 
 from lesionmap import tables as contract
-from lesionmap.cohort import SpecError, calibration_table, load_spec, simulate
-from lesionmap.cohort import recist
+from lesionmap.cohort import SpecError, calibration_table, load_spec, recist, simulate
 from lesionmap.cohort.spec import COHORT_DIR, load_site_map
 from lesionmap.growth import model
 
@@ -41,6 +40,7 @@ def km_median(frame: pd.DataFrame) -> float:
 
 # --- the spec -----------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", ["mcrc", "mhnscc"])
 def test_every_spec_number_has_a_source_and_a_status(name):
     table = calibration_table(load_spec(name))
@@ -60,8 +60,10 @@ def test_spec_organs_are_site_map_categories(mcrc_spec):
 
 def test_a_number_without_source_is_refused(tmp_path):
     text = (COHORT_DIR / "mcrc.yaml").read_text()
-    broken = text.replace('  v0_log_sd: {value: 1.0, source: "assumed: spread of baseline lesion volumes within an organ (log scale)"}',
-                          "  v0_log_sd: 1.0")
+    broken = text.replace(
+        '  v0_log_sd: {value: 1.0, source: "assumed: spread of baseline lesion volumes within an organ (log scale)"}',
+        "  v0_log_sd: 1.0",
+    )
     assert broken != text
     path = tmp_path / "broken.yaml"
     path.write_text(broken)
@@ -81,6 +83,7 @@ def test_unknown_organ_and_unknown_spec_are_refused(tmp_path):
 
 # --- the growth model and RECIST ---------------------------------------------------------------------------
 
+
 def test_the_simulator_uses_the_growth_models_solvers():
     """One home for the model: the cohort's true event times are those of lesionmap.growth.model."""
     from lesionmap.cohort import lesion_growth
@@ -91,11 +94,16 @@ def test_the_simulator_uses_the_growth_models_solvers():
 
 def test_recist_overall_response_cases():
     # Five patients, visits: baseline + 2. Sums (mm) of target diameters.
-    target_sum = np.array([[100, 65, 60],     # PR then PR
-                           [100, 80, 97],     # nadir 80, +21%, +17 mm -> PD at visit 2
-                           [20, 17, 20.5],    # +20.6% but only +3.5 mm -> SD
-                           [100, 90, 95],     # SD, new lesion at visit 2 -> PD
-                           [30, 0, 0]], float)  # all gone -> CR when non-targets absent
+    target_sum = np.array(
+        [
+            [100, 65, 60],  # PR then PR
+            [100, 80, 97],  # nadir 80, +21%, +17 mm -> PD at visit 2
+            [20, 17, 20.5],  # +20.6% but only +3.5 mm -> SD
+            [100, 90, 95],  # SD, new lesion at visit 2 -> PD
+            [30, 0, 0],
+        ],
+        float,
+    )  # all gone -> CR when non-targets absent
     missing = np.zeros_like(target_sum, dtype=bool)
     missing[0, 2] = True  # a target not assessed -> NE
     all_gone = target_sum == 0
@@ -113,15 +121,18 @@ def test_recist_overall_response_cases():
 
 # --- the cohort at the paper's scale ------------------------------------------------------------------------
 
+
 def test_full_scale_totals_match_the_paper(full, mcrc_spec):
     published = mcrc_spec.values["published"]
     kinds = full.lesions["kind"].value_counts()
     assert len(full.patients) == 4308
     assert full.patients["trial"].nunique() == 8
-    for observed, expected in ((kinds["target"], published["target_lesions"]),
-                               (kinds["non-target"], published["nontarget_lesions"]),
-                               (kinds["new"], published["new_lesions"]),
-                               (len(full.measurements), published["target_measurements"])):
+    for observed, expected in (
+        (kinds["target"], published["target_lesions"]),
+        (kinds["non-target"], published["nontarget_lesions"]),
+        (kinds["new"], published["new_lesions"]),
+        (len(full.measurements), published["target_measurements"]),
+    ):
         assert abs(observed / expected - 1) < 0.02, (observed, expected)
     assert 16 <= full.lesions["organ"].nunique() <= 18
     assert abs(full.patients["age"].mean() - published["mean_age"]) < 0.5
@@ -130,9 +141,13 @@ def test_full_scale_totals_match_the_paper(full, mcrc_spec):
 
 
 def test_tables_follow_the_contract(small):
-    columns = {"patients": contract.PATIENT_COLUMNS, "lesions": contract.LESION_COLUMNS,
-               "measurements": contract.MEASUREMENT_COLUMNS, "lesion_status": contract.LESION_STATUS_COLUMNS,
-               "exclusions": contract.EXCLUSION_COLUMNS}
+    columns = {
+        "patients": contract.PATIENT_COLUMNS,
+        "lesions": contract.LESION_COLUMNS,
+        "measurements": contract.MEASUREMENT_COLUMNS,
+        "lesion_status": contract.LESION_STATUS_COLUMNS,
+        "exclusions": contract.EXCLUSION_COLUMNS,
+    }
     for name in TABLES:
         table = getattr(small, name)
         assert list(table.columns) == list(columns[name]), name
@@ -174,13 +189,19 @@ def test_target_lesions_follow_recist(full, mcrc_spec):
     assert per_patient.max() <= rules["max_targets"] and per_patient.max() > 5
     assert targets.groupby(["patient_id", "organ"]).size().max() == rules["max_targets_per_organ"]
     baseline = full.measurements.merge(full.patients[["patient_id", "baseline_day"]], on="patient_id")
-    baseline = baseline[baseline["day"] == baseline["baseline_day"]].merge(targets[["lesion_id", "nodal"]], on="lesion_id")
+    baseline = baseline[baseline["day"] == baseline["baseline_day"]].merge(
+        targets[["lesion_id", "nodal"]], on="lesion_id"
+    )
     assert len(baseline) == len(targets)
     assert (baseline.loc[~baseline["nodal"], "diameter_mm"] >= 10).all()
     assert (baseline.loc[baseline["nodal"], "diameter_mm"] >= 15).all()
     assert baseline["nodal"].any()
-    assert (lesions.loc[lesions["kind"] != "new", "detected_day"].to_numpy()
-            == lesions.loc[lesions["kind"] != "new", "patient_id"].map(full.patients.set_index("patient_id")["baseline_day"]).to_numpy()).all()
+    assert (
+        lesions.loc[lesions["kind"] != "new", "detected_day"].to_numpy()
+        == lesions.loc[lesions["kind"] != "new", "patient_id"]
+        .map(full.patients.set_index("patient_id")["baseline_day"])
+        .to_numpy()
+    ).all()
 
 
 def test_measurements_carry_volume_and_blq_as_the_reader_computes_them(full):
@@ -207,7 +228,11 @@ def test_scans_stop_at_the_first_progression(full):
     assert (patients.loc[kept, "pfs_days"] == first_pd.loc[kept]).all() and patients.loc[kept, "pfs_event"].all()
     assert (patients["last_day"] == full.measurements.groupby("patient_id")["day"].max().loc[patients.index]).all()
     assert (patients["os_days"] >= patients["last_day"]).all() and (patients["pfs_days"] <= patients["os_days"]).all()
-    best = rs.assign(rank=rs["response"].map({r: i for i, r in enumerate(recist.RESPONSES)})).groupby("usubjid")["rank"].min()
+    best = (
+        rs.assign(rank=rs["response"].map({r: i for i, r in enumerate(recist.RESPONSES)}))
+        .groupby("usubjid")["rank"]
+        .min()
+    )
     assert (patients["recist_bor"] == best.loc[patients.index].map(lambda i: recist.RESPONSES[i])).all()
     assert {"PR", "SD", "PD"} <= set(patients["recist_bor"])
 
@@ -222,6 +247,7 @@ def test_new_lesions_are_found_at_the_last_scan(full):
 
 # --- the mechanism: the truth behind the data ---------------------------------------------------------------
 
+
 def test_vanished_lesions_are_recorded_as_zero(mcrc_spec):
     """Deliberately: a vanishing threshold above the too-small one makes shrinking lesions read 0."""
     spec = load_spec("mcrc")
@@ -230,7 +256,9 @@ def test_vanished_lesions_are_recorded_as_zero(mcrc_spec):
     m = cohort.measurements
     zero = m["diameter_mm"] == 0
     assert zero.sum() > 20
-    assert (m.loc[zero, "volume_mm3"] < cohort.truth.population["measurement"]["loq_mm3"]).all() and m.loc[zero, "blq"].all()
+    assert (m.loc[zero, "volume_mm3"] < cohort.truth.population["measurement"]["loq_mm3"]).all() and m.loc[
+        zero, "blq"
+    ].all()
     volume, blq = contract.measured_volume(m["diameter_mm"].to_numpy(), m["diameter_mm"].isna().to_numpy())
     assert np.array_equal(m["volume_mm3"].to_numpy(), volume) and np.array_equal(m["blq"].to_numpy(), blq)
     # and the default world rarely lets a lesion fall below 10 mm^3 (about 3 mm)
@@ -246,7 +274,9 @@ def test_truth_covers_every_lesion_and_solves_its_events(full):
     # Before the liver hub starts, the lesion's clock is the calendar: the response day solves the model.
     ok = grown["t_response"].notna() & (grown["t_response"] <= grown["hub_day"])
     assert ok.sum() > 1000
-    ratio = model.volume_ratio(grown.loc[ok, "t_response"], grown.loc[ok, "Kd"], grown.loc[ok, "F"], grown.loc[ok, "Kg"])
+    ratio = model.volume_ratio(
+        grown.loc[ok, "t_response"], grown.loc[ok, "Kd"], grown.loc[ok, "F"], grown.loc[ok, "Kg"]
+    )
     assert np.allclose(ratio, 0.8, atol=1e-8)
     # After it, the remaining time to progression is divided by the hub factor.
     natural = model.time_to_progression(grown["V0"], grown["Kd"], grown["F"], grown["Kg"])
@@ -278,13 +308,18 @@ def test_truth_organ_phenotypes_follow_the_paper(full):
 
 def test_targeted_agents_deepen_response_and_slow_regrowth(full):
     truth = full.truth.lesions[full.truth.lesions["kind"] == "target"].merge(
-        full.patients[["patient_id", "treatment_group"]], on="patient_id")
+        full.patients[["patient_id", "treatment_group"]], on="patient_id"
+    )
     tar = truth["treatment_group"] == "TAR+Chemo"
 
     def standardised(values):
         return (values[tar].mean() - values[~tar].mean()) / values.std()
 
-    d_f, d_kg, d_kd = standardised(logit(truth["F"])), standardised(np.log(truth["Kg"])), standardised(np.log(truth["Kd"]))
+    d_f, d_kg, d_kd = (
+        standardised(logit(truth["F"])),
+        standardised(np.log(truth["Kg"])),
+        standardised(np.log(truth["Kd"])),
+    )
     assert -0.6 < d_f < -0.3  # paper effect size 0.43
     assert -0.4 < d_kg < -0.12  # paper 0.26
     assert abs(d_kd) < 0.12  # paper 0.06
@@ -338,6 +373,7 @@ def test_true_organ_sequences_are_complete(full):
 
 # --- reproducibility and the other cohort --------------------------------------------------------------------
 
+
 def test_same_seed_same_cohort_bit_for_bit(mcrc_spec, small):
     again = simulate(mcrc_spec, n_patients=300, seed=11)
     for name in TABLES:
@@ -372,11 +408,15 @@ def test_mhnscc_validation_cohort():
 
 # --- each mechanism on its own, with known truth --------------------------------------------------------------
 
+
 def test_baseline_involvement_follows_the_count_and_the_weights():
     from lesionmap.cohort.patients import baseline_involvement
 
     organs = ["liver", "lung", "bone", "skin"]
-    block = {"organ_count_share": {1: 0.5, 2: 0.3, 3: 0.2}, "weight": {"liver": 6.0, "lung": 2.0, "bone": 1.0, "skin": 1.0}}
+    block = {
+        "organ_count_share": {1: 0.5, 2: 0.3, 3: 0.2},
+        "weight": {"liver": 6.0, "lung": 2.0, "bone": 1.0, "skin": 1.0},
+    }
     involved = baseline_involvement(block, organs, 40000, np.random.default_rng(0))
     counts = involved.sum(axis=1)
     assert np.allclose([np.mean(counts == k) for k in (1, 2, 3)], [0.5, 0.3, 0.2], atol=0.01)

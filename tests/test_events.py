@@ -11,26 +11,36 @@ from lesionmap.tables import LESION_EVENT_COLUMNS
 @pytest.fixture
 def tables():
     patients = pd.DataFrame({"patient_id": ["P1", "P2"], "last_day": [400, 100], "os_days": [400.0, 100.0]})
-    lesions = pd.DataFrame({
-        "lesion_id": ["P1/T01", "P1/T02", "P1/NT01", "P1/NEW01", "P2/T01", "P2/NT01"],
-        "patient_id": ["P1", "P1", "P1", "P1", "P2", "P2"],
-        "kind": ["target", "target", "non-target", "new", "target", "non-target"],
-        "organ": ["liver", "lung", "bone", "liver", "liver", "lung"],
-        "detected_day": [-5, -5, -5, 168, -3, -3],
-    })
+    lesions = pd.DataFrame(
+        {
+            "lesion_id": ["P1/T01", "P1/T02", "P1/NT01", "P1/NEW01", "P2/T01", "P2/NT01"],
+            "patient_id": ["P1", "P1", "P1", "P1", "P2", "P2"],
+            "kind": ["target", "target", "non-target", "new", "target", "non-target"],
+            "organ": ["liver", "lung", "bone", "liver", "liver", "lung"],
+            "detected_day": [-5, -5, -5, 168, -3, -3],
+        }
+    )
     # P1/T01: pure shrinkage (F = 0): responds when e^{-Kd t} = 0.8, never progresses.
     # P1/T02: pure growth (F = 1), small (500 mm3): never responds; progresses at 1.3 V0 (30% before +200 mm3).
     # P2/T01 is large (5000 mm3): +200 mm3 over its nadir comes before +30%.
     # P2/T01: shrinks then regrows, but P2's follow-up (100 days) ends before it progresses.
-    individual = pd.DataFrame({
-        "V0": [5000.0, 500.0, 5000.0], "Kd": [0.01, 0.01, 0.02], "F": [0.0, 1.0, 0.2], "Kg": [0.005, 0.004, 0.002],
-    }, index=pd.Index(["P1/T01", "P1/T02", "P2/T01"], name="lesion_id"))
-    status = pd.DataFrame({
-        "lesion_id": ["P1/NT01", "P1/NT01", "P1/NT01", "P2/NT01", "P2/NT01"],
-        "patient_id": ["P1", "P1", "P1", "P2", "P2"],
-        "day": [-5, 56, 112, -3, 56],
-        "status": ["non-CR/non-PD", "CR", "PD", "non-CR/non-PD", "non-CR/non-PD"],
-    })
+    individual = pd.DataFrame(
+        {
+            "V0": [5000.0, 500.0, 5000.0],
+            "Kd": [0.01, 0.01, 0.02],
+            "F": [0.0, 1.0, 0.2],
+            "Kg": [0.005, 0.004, 0.002],
+        },
+        index=pd.Index(["P1/T01", "P1/T02", "P2/T01"], name="lesion_id"),
+    )
+    status = pd.DataFrame(
+        {
+            "lesion_id": ["P1/NT01", "P1/NT01", "P1/NT01", "P2/NT01", "P2/NT01"],
+            "patient_id": ["P1", "P1", "P1", "P2", "P2"],
+            "day": [-5, 56, 112, -3, 56],
+            "status": ["non-CR/non-PD", "CR", "PD", "non-CR/non-PD", "non-CR/non-PD"],
+        }
+    )
     return patients, lesions, individual, status
 
 

@@ -42,8 +42,9 @@ def lesions_1000():
 
 
 def fit_lesions(data, **options):
-    return FrailtyCox(**options).fit(data, "time", "event", "patient_id", covariates=LESION_TERMS,
-                                     references={"organ": "abdominal"})
+    return FrailtyCox(**options).fit(
+        data, "time", "event", "patient_id", covariates=LESION_TERMS, references={"organ": "abdominal"}
+    )
 
 
 def assert_matches(fit, ref, loglik_integrated=True):
@@ -80,8 +81,13 @@ def test_lesions_1000_sparse_block_matches_coxme(lesions_1000, ties, name):
     assert_matches(fit, ref)
     np.testing.assert_allclose(fit.df_, ref["df"][1], rtol=1e-3)
     summary = fit.summary
-    for key, ours in (("hr", "exp(coef)"), ("hr_lower95", "exp(coef) lower 95%"), ("hr_upper95", "exp(coef) upper 95%"),
-                      ("z", "z"), ("p", "p")):
+    for key, ours in (
+        ("hr", "exp(coef)"),
+        ("hr_lower95", "exp(coef) lower 95%"),
+        ("hr_upper95", "exp(coef) upper 95%"),
+        ("z", "z"),
+        ("p", "p"),
+    ):
         expected = pd.Series({column(k): v for k, v in ref[key].items()})
         np.testing.assert_allclose(summary.loc[expected.index, ours], expected, rtol=2e-3)
 
@@ -116,8 +122,15 @@ def test_brent_search_reaches_the_maximum_coxme_stops_near(kidney, lesions_1000)
 def test_tiny_variance_is_the_cox_model_of_lifelines(lesions_1000):
     """With the variance near zero the model is a stratified Cox model: lifelines (Efron ties) is the reference."""
     data = lesions_1000.assign(arm=np.where(lesions_1000["treatment"] == 1, "a", "b"))
-    fit = FrailtyCox(variance=1e-10).fit(data, "time", "event", "patient_id", covariates=["organ", "line", "age_z"],
-                                         references={"organ": "abdominal"}, strata="arm")
+    fit = FrailtyCox(variance=1e-10).fit(
+        data,
+        "time",
+        "event",
+        "patient_id",
+        covariates=["organ", "line", "age_z"],
+        references={"organ": "abdominal"},
+        strata="arm",
+    )
     assert fit.n_strata_ == 2
     design = pd.get_dummies(data[["time", "event", "arm", "organ", "line", "age_z"]], columns=["organ"], dtype=float)
     design = design.drop(columns="organ_abdominal")
@@ -131,19 +144,26 @@ def test_tiny_variance_is_the_cox_model_of_lifelines(lesions_1000):
 
 def test_formula_and_covariate_list_agree(lesions_1000):
     by_list = fit_lesions(lesions_1000, variance=0.3)
-    by_formula = FrailtyCox(variance=0.3).fit(lesions_1000, "time", "event", "patient_id",
-                                              formula="organ + treatment + line + age_z",
-                                              references={"organ": "abdominal"})
+    by_formula = FrailtyCox(variance=0.3).fit(
+        lesions_1000,
+        "time",
+        "event",
+        "patient_id",
+        formula="organ + treatment + line + age_z",
+        references={"organ": "abdominal"},
+    )
     pd.testing.assert_series_equal(by_list.params_, by_formula.params_)
     with pytest.raises(ValueError, match="main effects"):
         FrailtyCox().fit(lesions_1000, "time", "event", "patient_id", formula="organ * treatment")
 
 
 def test_reference_level_and_categorical_terms(lesions_1000):
-    liver = FrailtyCox(variance=0.3).fit(lesions_1000, "time", "event", "patient_id", covariates=["organ"],
-                                         references={"organ": "liver"})
-    abdominal = FrailtyCox(variance=0.3).fit(lesions_1000, "time", "event", "patient_id", covariates=["organ"],
-                                             references={"organ": "abdominal"})
+    liver = FrailtyCox(variance=0.3).fit(
+        lesions_1000, "time", "event", "patient_id", covariates=["organ"], references={"organ": "liver"}
+    )
+    abdominal = FrailtyCox(variance=0.3).fit(
+        lesions_1000, "time", "event", "patient_id", covariates=["organ"], references={"organ": "abdominal"}
+    )
     assert "organ[liver]" not in liver.params_ and "organ[abdominal]" in liver.params_
     # changing the reference reparametrises the same model
     np.testing.assert_allclose(liver.params_["organ[abdominal]"], -abdominal.params_["organ[liver]"], atol=1e-8)
@@ -167,8 +187,14 @@ def test_random_effects_and_likelihood_bookkeeping(lesions_1000):
 def test_lrt_and_anova_refit_without_the_term(lesions_1000):
     fit = fit_lesions(lesions_1000)
     test = fit.lrt("line")
-    reduced = FrailtyCox().fit(lesions_1000, "time", "event", "patient_id", covariates=["organ", "treatment", "age_z"],
-                               references={"organ": "abdominal"})
+    reduced = FrailtyCox().fit(
+        lesions_1000,
+        "time",
+        "event",
+        "patient_id",
+        covariates=["organ", "treatment", "age_z"],
+        references={"organ": "abdominal"},
+    )
     np.testing.assert_allclose(test["chi2"], 2 * (fit.loglik_integrated_ - reduced.loglik_integrated_), rtol=1e-12)
     assert test["df"] == 1
     # one degree of freedom: the likelihood-ratio and Wald statistics are close
@@ -185,8 +211,9 @@ def test_model_with_no_fixed_effect(lesions_1000):
     assert len(fit.params_) == 0 and fit.frailty_variance_ > 0
     # the frailty can only add to the likelihood of the model without any effect (coxme's loglik_null)
     assert fit.loglik_integrated_ >= reference("coxme_1000.json")["loglik_null"] - 1e-6
-    with_organ = FrailtyCox().fit(lesions_1000, "time", "event", "patient_id", covariates=["organ"],
-                                  references={"organ": "abdominal"})
+    with_organ = FrailtyCox().fit(
+        lesions_1000, "time", "event", "patient_id", covariates=["organ"], references={"organ": "abdominal"}
+    )
     organ = with_organ.lrt("organ")
     # the data were simulated with organ effects (bone and liver z > 4 in coxme's fit): the test must see them
     assert organ["df"] == 4 and organ["p"] < 1e-4
@@ -205,8 +232,9 @@ def test_missing_rows_are_counted_and_bad_input_named(lesions_1000):
     with pytest.raises(ValueError, match="durations"):
         FrailtyCox().fit(data.assign(time=-data["time"]), "time", "event", "patient_id")
     with pytest.raises(ValueError, match="collinear"):
-        FrailtyCox().fit(data.assign(line2=2 * data["line"]), "time", "event", "patient_id",
-                         covariates=["line", "line2"])
+        FrailtyCox().fit(
+            data.assign(line2=2 * data["line"]), "time", "event", "patient_id", covariates=["line", "line2"]
+        )
     with pytest.raises(ValueError, match="reference level"):
         FrailtyCox().fit(data, "time", "event", "patient_id", covariates=["organ"], references={"organ": "brain"})
     with pytest.raises(ValueError, match="ties"):
@@ -237,8 +265,14 @@ def test_a_category_without_events_does_not_break_the_variance_search():
     events = pd.read_csv(Path(__file__).parent / "reference" / "frailty_no_event_level.csv")
     assert events.loc[events["organ"] == "brain/CNS", "event"].sum() == 0
     with pytest.warns(RuntimeWarning, match=r"no event among the rows of \['organ\[brain/CNS\]'\]"):
-        fit = FrailtyCox().fit(events, "day", "event", "patient_id", covariates=["organ", "treatment_group"],
-                               references={"organ": "abdomen", "treatment_group": "Chemo alone"})
+        fit = FrailtyCox().fit(
+            events,
+            "day",
+            "event",
+            "patient_id",
+            covariates=["organ", "treatment_group"],
+            references={"organ": "abdomen", "treatment_group": "Chemo alone"},
+        )
     assert np.isfinite(fit.loglik_integrated_) and 0 < fit.frailty_variance_ < 1
     assert fit.params_["organ[brain/CNS]"] < -5
     assert np.isfinite(fit.params_["treatment_group[TAR+Chemo]"])
@@ -248,8 +282,9 @@ def test_levels_with_one_lesion_or_all_events_do_not_overflow_the_fit():
     """A level with a single lesion that has an event asks Newton for a huge step (seen on a 150-patient user
     cohort, within one treatment group): steps are capped, and the fit converges with finite estimates."""
     events = pd.read_csv(Path(__file__).parent / "reference" / "frailty_sparse_levels.csv")
-    fit = FrailtyCox().fit(events, "day", "event", "patient_id", covariates=["organ", "bmi", "line"],
-                           references={"organ": "abdomen"})
+    fit = FrailtyCox().fit(
+        events, "day", "event", "patient_id", covariates=["organ", "bmi", "line"], references={"organ": "abdomen"}
+    )
     assert np.isfinite(fit.loglik_integrated_) and np.isfinite(fit.frailty_variance_)
     assert np.isfinite(fit.params_[["bmi", "line", "organ[liver]"]]).all()
     assert fit.loglik_integrated_ > fit.loglik_null_

@@ -26,8 +26,8 @@ def direct_partial_likelihood(time, event, strata, eta, ties):
             d = int(dead.sum())
             loglik += eta @ dead
             grad += dead
-            for l in range(d):
-                c = l / d if ties == "efron" else 0.0
+            for k in range(d):
+                c = k / d if ties == "efron" else 0.0
                 weights = risk * (at_risk - c * dead)
                 den = weights.sum()
                 loglik -= np.log(den)
@@ -37,26 +37,31 @@ def direct_partial_likelihood(time, event, strata, eta, ties):
 
 
 def small_data(seed, n_patients, lesions_per_patient):
-    data, _ = simulate_frailty_cox(n_patients=n_patients, lesions_per_patient=lesions_per_patient, scale=150.0,
-                                   seed=seed)
+    data, _ = simulate_frailty_cox(
+        n_patients=n_patients, lesions_per_patient=lesions_per_patient, scale=150.0, seed=seed
+    )
     common = data["organ"].isin(["abdomen", "liver", "lung"])
     return data.assign(organ=data["organ"].where(common, "other"))
 
 
 def design(data, fit, columns):
-    x = np.column_stack([(data[c] == level).astype(float) if level is not None else data[c].astype(float)
-                         for c, level in columns])
+    x = np.column_stack(
+        [(data[c] == level).astype(float) if level is not None else data[c].astype(float) for c, level in columns]
+    )
     groups = pd.Categorical(data["patient_id"], categories=fit.random_effects_.index)
     z = (groups.codes[:, None] == np.arange(len(groups.categories))[None, :]).astype(float)
     return x, z
 
 
-@pytest.mark.parametrize("ties, strata, n_patients, lesions", [("efron", None, 150, 2.0), ("breslow", None, 150, 2.0),
-                                                               ("efron", "treatment_group", 60, 4.0)])
+@pytest.mark.parametrize(
+    "ties, strata, n_patients, lesions",
+    [("efron", None, 150, 2.0), ("breslow", None, 150, 2.0), ("efron", "treatment_group", 60, 4.0)],
+)
 def test_laplace_likelihood_and_standard_errors_match_direct_algebra(ties, strata, n_patients, lesions):
     data = small_data(seed=5, n_patients=n_patients, lesions_per_patient=lesions)
-    fit = FrailtyCox(ties=ties, variance=0.45).fit(data, "day", "event", "patient_id", covariates=["organ", "line"],
-                                                   references={"organ": "abdomen"}, strata=strata)
+    fit = FrailtyCox(ties=ties, variance=0.45).fit(
+        data, "day", "event", "patient_id", covariates=["organ", "line"], references={"organ": "abdomen"}, strata=strata
+    )
     share = data["patient_id"].value_counts(normalize=True)[fit.random_effects_.index].to_numpy()
     sparse = share <= 0.02
     assert fit.n_groups_ == n_patients and fit.n_sparse_groups_ == sparse.sum()
@@ -69,8 +74,9 @@ def test_laplace_likelihood_and_standard_errors_match_direct_algebra(ties, strat
     x, z = design(data, fit, columns)
     beta, b = fit.params_.to_numpy(), fit.random_effects_.to_numpy()
     strata_codes = data[strata].to_numpy() if strata else np.zeros(len(data))
-    loglik, grad, hess = direct_partial_likelihood(data["day"].to_numpy(float), data["event"].to_numpy(bool),
-                                                   strata_codes, x @ beta + z @ b, ties)
+    loglik, grad, hess = direct_partial_likelihood(
+        data["day"].to_numpy(float), data["event"].to_numpy(bool), strata_codes, x @ beta + z @ b, ties
+    )
     theta = fit.frailty_variance_
     np.testing.assert_allclose(fit.loglik_partial_, loglik, rtol=1e-12)
     np.testing.assert_allclose(fit.loglik_penalized_, loglik - b @ b / (2 * theta), rtol=1e-12)
@@ -84,8 +90,9 @@ def test_laplace_likelihood_and_standard_errors_match_direct_algebra(ties, strat
     dropped = np.outer(sparse, sparse) & ~np.eye(q, dtype=bool)
     info[:q, :q][dropped] = 0.0
     logdet = np.linalg.slogdet(info[:q, :q])[1]
-    np.testing.assert_allclose(fit.loglik_integrated_,
-                               fit.loglik_penalized_ - 0.5 * (q * np.log(theta) + logdet), rtol=0, atol=1e-8)
+    np.testing.assert_allclose(
+        fit.loglik_integrated_, fit.loglik_penalized_ - 0.5 * (q * np.log(theta) + logdet), rtol=0, atol=1e-8
+    )
     se = np.sqrt(np.diag(np.linalg.inv(info))[q:])
     np.testing.assert_allclose(fit.standard_errors_.to_numpy(), se, rtol=1e-8)
 

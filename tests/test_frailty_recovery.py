@@ -28,8 +28,7 @@ def test_recovers_truth_at_the_paper_scale():
     covariates = ["treatment_group[TAR+Chemo]", "line", "prior_surgery", "age_z"]
     truth_values = truth.log_hazard_ratios[covariates]
     assert np.all(np.abs(naive.params_[covariates]) < np.abs(fit.params_[covariates]))
-    assert (np.abs(fit.params_[covariates] - truth_values).sum()
-            < np.abs(naive.params_[covariates] - truth_values).sum())
+    assert np.abs(fit.params_[covariates] - truth_values).sum() < np.abs(naive.params_[covariates] - truth_values).sum()
 
 
 def test_simulation_is_reproducible_and_seeded():

@@ -20,8 +20,9 @@ def lesions():
 
 @pytest.fixture(scope="module")
 def each(lesions):
-    return select_covariates(lesions, "day", "event", "patient_id", candidates=CANDIDATES, base_terms=["organ"],
-                             references=REFERENCES)
+    return select_covariates(
+        lesions, "day", "event", "patient_id", candidates=CANDIDATES, base_terms=["organ"], references=REFERENCES
+    )
 
 
 def test_each_candidate_is_tested_against_the_base_model(lesions, each):
@@ -39,8 +40,16 @@ def test_each_candidate_is_tested_against_the_base_model(lesions, each):
 
 
 def test_forward_selection_adds_the_best_candidate_while_significant(lesions, each):
-    forward = select_covariates(lesions, "day", "event", "patient_id", candidates=CANDIDATES, base_terms=["organ"],
-                                references=REFERENCES, method="forward")
+    forward = select_covariates(
+        lesions,
+        "day",
+        "event",
+        "patient_id",
+        candidates=CANDIDATES,
+        base_terms=["organ"],
+        references=REFERENCES,
+        method="forward",
+    )
     table = forward.table
     first = table[table["step"] == 1].drop(columns="kept").reset_index(drop=True)
     pd.testing.assert_frame_equal(first, each.table.drop(columns="kept"))
@@ -61,12 +70,21 @@ def test_selection_rejects_bad_requests(lesions):
 
 
 def test_fit_by_fits_each_stratum_separately(lesions):
-    fits = fit_by(lesions, "treatment_group", "day", "event", "patient_id", covariates=["organ", "line"],
-                  references=REFERENCES, model=FrailtyCox(search="brent"))
+    fits = fit_by(
+        lesions,
+        "treatment_group",
+        "day",
+        "event",
+        "patient_id",
+        covariates=["organ", "line"],
+        references=REFERENCES,
+        model=FrailtyCox(search="brent"),
+    )
     assert list(fits) == ["Chemo alone", "TAR+Chemo"]
     part = lesions[lesions["treatment_group"] == "TAR+Chemo"]
-    direct = FrailtyCox(search="brent").fit(part, "day", "event", "patient_id", covariates=["organ", "line"],
-                                            references=REFERENCES)
+    direct = FrailtyCox(search="brent").fit(
+        part, "day", "event", "patient_id", covariates=["organ", "line"], references=REFERENCES
+    )
     pd.testing.assert_series_equal(fits["TAR+Chemo"].params_, direct.params_)
     table = combine_summaries(fits, "treatment_group")
     assert table.columns[0] == "treatment_group" and "covariate" in table.columns

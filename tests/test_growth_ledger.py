@@ -4,23 +4,42 @@ import json
 
 from lesionmap import ledger
 
-ORGANS = {"liver": (0.020, 0.10, 0.0045), "lung": (0.016, 0.17, 0.0024), "regional LN": (0.018, 0.15, 0.0020),
-          "bone": (0.010, 0.58, 0.0048), "GR": (0.017, 0.33, 0.0080), "kidney": (0.006, 0.40, 0.0050)}
+ORGANS = {
+    "liver": (0.020, 0.10, 0.0045),
+    "lung": (0.016, 0.17, 0.0024),
+    "regional LN": (0.018, 0.15, 0.0020),
+    "bone": (0.010, 0.58, 0.0048),
+    "GR": (0.017, 0.33, 0.0080),
+    "kidney": (0.006, 0.40, 0.0050),
+}
 
 
 def results(cohort="mcrc", kidney_kd=0.006, r_f_kg=0.5):
     organs = dict(ORGANS, kidney=(kidney_kd, 0.40, 0.0050))
-    values = [{"organ": o, "parameter": p, "lesions": 50, "per-lesion median": v[i], "covariate model": v[i],
-               "truth": v[i]} for o, v in organs.items() for i, p in enumerate(("Kd", "F", "Kg"))]
-    correlations = [{"source": s, "x": x, "y": y, "r": r, "p": p} for s in ("per-lesion median", "truth")
-                    for x, y, r, p in (("F", "Kd", -0.7, 0.001), ("F", "Kg", r_f_kg, 0.01), ("Kg", "Kd", 0.1, 0.6))]
-    return {"cohort": cohort, "organ_values": values, "organ_correlations": correlations,
-            "kruskal_wallis": [{"parameter": p, "p": 1e-9} for p in ("Kd", "F", "Kg")],
-            "baseline_volume_by_organ": [{"source": "per-lesion median", "parameter": p, "r": 0.2, "p": 0.4}
-                                         for p in ("Kd", "F", "Kg")],
-            "treatment_effects": [{"parameter": "1-F", "effect_size": 0.4, "p": 1e-5},
-                                  {"parameter": "Kg", "effect_size": 0.2, "p": 0.01},
-                                  {"parameter": "Kd", "effect_size": 0.05, "p": 0.3}]}
+    values = [
+        {"organ": o, "parameter": p, "lesions": 50, "per-lesion median": v[i], "covariate model": v[i], "truth": v[i]}
+        for o, v in organs.items()
+        for i, p in enumerate(("Kd", "F", "Kg"))
+    ]
+    correlations = [
+        {"source": s, "x": x, "y": y, "r": r, "p": p}
+        for s in ("per-lesion median", "truth")
+        for x, y, r, p in (("F", "Kd", -0.7, 0.001), ("F", "Kg", r_f_kg, 0.01), ("Kg", "Kd", 0.1, 0.6))
+    ]
+    return {
+        "cohort": cohort,
+        "organ_values": values,
+        "organ_correlations": correlations,
+        "kruskal_wallis": [{"parameter": p, "p": 1e-9} for p in ("Kd", "F", "Kg")],
+        "baseline_volume_by_organ": [
+            {"source": "per-lesion median", "parameter": p, "r": 0.2, "p": 0.4} for p in ("Kd", "F", "Kg")
+        ],
+        "treatment_effects": [
+            {"parameter": "1-F", "effect_size": 0.4, "p": 1e-5},
+            {"parameter": "Kg", "effect_size": 0.2, "p": 0.01},
+            {"parameter": "Kd", "effect_size": 0.05, "p": 0.3},
+        ],
+    }
 
 
 def findings(tmp_path, **kwargs):

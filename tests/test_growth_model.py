@@ -72,8 +72,7 @@ def test_time_to_response_crosses_80_percent_of_baseline_first():
     assert 0.2 < responds.mean() < 0.95
     ratio = predict_volume(t[responds], 1.0, p["Kd"][responds], p["F"][responds], p["Kg"][responds])
     assert np.allclose(ratio, 0.8, rtol=1e-9)
-    just_before = predict_volume(t[responds] * (1 - 1e-6), 1.0, p["Kd"][responds], p["F"][responds],
-                                 p["Kg"][responds])
+    just_before = predict_volume(t[responds] * (1 - 1e-6), 1.0, p["Kd"][responds], p["F"][responds], p["Kg"][responds])
     assert np.all(just_before > 0.8)
     _, v_nadir = nadir(1.0, p["Kd"], p["F"], p["Kg"])
     assert np.array_equal(responds, v_nadir <= 0.8)
@@ -92,8 +91,11 @@ def test_time_to_progression_matches_a_brute_force_search():
     first = np.where(found, grid[crossed.argmax(axis=0)], np.nan)
     assert np.array_equal(np.isfinite(t) & (t < 5000), found)
     assert np.all(np.abs(t[found] - first[found]) <= 0.25 + 1e-9)
-    assert np.allclose(predict_volume(t[found], p["V0"][found], p["Kd"][found], p["F"][found], p["Kg"][found]),
-                       threshold[found], rtol=1e-9)
+    assert np.allclose(
+        predict_volume(t[found], p["V0"][found], p["Kd"][found], p["F"][found], p["Kg"][found]),
+        threshold[found],
+        rtol=1e-9,
+    )
 
 
 def test_progression_threshold_takes_whichever_comes_first():
@@ -156,7 +158,7 @@ def test_simulation_is_reproducible_and_draws_the_truth():
     assert log_kg.mean() == pytest.approx(np.log(truth.population["Kg"]), abs=4 * 0.75 / np.sqrt(20000))
     assert log_kg.std() == pytest.approx(truth.omega["Kg"], rel=0.03)
     other = simulate_growth_data(200, truth, seed=7)
-    assert not other.measurements["volume_mm3"].equals(a.measurements["volume_mm3"].iloc[:len(other.measurements)])
+    assert not other.measurements["volume_mm3"].equals(a.measurements["volume_mm3"].iloc[: len(other.measurements)])
 
 
 def test_simulation_without_baseline_noise_records_v0():
@@ -178,8 +180,9 @@ def test_exercise_answers_refit_three_ways_beside_the_chapter_fit():
     truth = simulation.individual.reset_index().rename(columns={"index": "lesion_id"})
     options = {"n_iter": (60, 30)}
     fit = SAEM(random_state=1, verbose=False, **options).fit(measurements)
-    answers = exercise_answers(fit, measurements, lesions, truth, seed=1, fit_options=options, short_k1=20,
-                               class_patients=40)
+    answers = exercise_answers(
+        fit, measurements, lesions, truth, seed=1, fit_options=options, short_k1=20, class_patients=40
+    )
     assert list(answers["fit"].unique()) == ["this chapter's fit", "K1 = 20", "V0 estimated", "40 patients"]
     assert (answers.groupby("fit", sort=False).size() == 3).all()
     chapter = answers[answers["fit"] == "this chapter's fit"].set_index("parameter")
@@ -188,4 +191,6 @@ def test_exercise_answers_refit_three_ways_beside_the_chapter_fit():
     assert (small["lesions"] == 80).all()
     # a third of the lesions: intervals about sqrt(3) = 1.7 times wider
     assert (small["CI95 width"] > 1.3 * chapter["CI95 width"]).all()
-    assert chapter.loc["Kd", "truth (median)"] == pytest.approx(truth.set_index("lesion_id").loc[measurable, "Kd"].median())
+    assert chapter.loc["Kd", "truth (median)"] == pytest.approx(
+        truth.set_index("lesion_id").loc[measurable, "Kd"].median()
+    )

@@ -27,8 +27,16 @@ def _simulate(n_patients=900, seed=11):
             log_hazard = ORGAN_LOG_HR[organ] + (TRUE_TAR_LOG_HR[organ] if tar else 0.0) + 0.3 * line + frailty
             time = rng.exponential(300 * np.exp(-log_hazard))
             censor = rng.uniform(100, 700)
-            rows.append({"patient_id": f"p{i}", "organ": organ, "treatment_group": "TAR+Chemo" if tar else "Chemo alone",
-                         "line": line, "day": np.ceil(min(time, censor)), "event": int(time <= censor)})
+            rows.append(
+                {
+                    "patient_id": f"p{i}",
+                    "organ": organ,
+                    "treatment_group": "TAR+Chemo" if tar else "Chemo alone",
+                    "line": line,
+                    "day": np.ceil(min(time, censor)),
+                    "event": int(time <= censor),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -68,8 +76,11 @@ def test_a_common_effect_shows_no_heterogeneity():
 
 def test_organ_sets_compare_the_spared_organs_with_the_others(lesions):
     rows, comparison = grouped_treatment_effects(
-        lesions, {"spared": ["skin"], "other organs": ["abdomen", "liver", "lung"]}, covariates=["line"],
-        references={"organ": "abdomen"})
+        lesions,
+        {"spared": ["skin"], "other organs": ["abdomen", "liver", "lung"]},
+        covariates=["line"],
+        references={"organ": "abdomen"},
+    )
     table = rows.set_index("set")
     assert table.loc["other organs", "upper"] < 1 and table.loc["spared", "lower"] < 1 < table.loc["spared", "upper"]
     assert comparison["sets"] == ("spared", "other organs")

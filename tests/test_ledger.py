@@ -10,8 +10,17 @@ from lesionmap import ledger
 @ledger.rule("demo_chapter")
 def _demo_rules(results):
     value = results["hazard_ratio"]
-    return [ledger.Finding("hr_above_one", "Liver progresses faster than abdomen", "HR > 1", f"{value:.2f}",
-                           ledger.origin_for(results, "emergent"), value > 1, how="organ growth rates")]
+    return [
+        ledger.Finding(
+            "hr_above_one",
+            "Liver progresses faster than abdomen",
+            "HR > 1",
+            f"{value:.2f}",
+            ledger.origin_for(results, "emergent"),
+            value > 1,
+            how="organ growth rates",
+        )
+    ]
 
 
 def _write(tmp_path, cohort, hazard_ratio):

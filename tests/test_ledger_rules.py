@@ -18,8 +18,15 @@ def _data_results(scale=1.0, cohort="mcrc", requested=300):
     n = 300
     per_patient = {k: published[k] / published["n_patients"] for k in ("n_target", "n_nontarget", "n_new", "n_lesions")}
     results = {k: round(v * n * scale) for k, v in per_patient.items()}
-    return {"cohort": cohort, "n_patients": n, "requested_patients": requested, "published": published,
-            "mean_age": published["mean_age"], "measurements_per_target": published["measurements_per_target"], **results}
+    return {
+        "cohort": cohort,
+        "n_patients": n,
+        "requested_patients": requested,
+        "published": published,
+        "mean_age": published["mean_age"],
+        "measurements_per_target": published["measurements_per_target"],
+        **results,
+    }
 
 
 def test_data_ledger_checks_counts_per_patient_within_two_percent(tmp_path):
@@ -52,23 +59,46 @@ ORGANS = ["abdomen", "liver", "lung", "bone"]
 
 def _phenotype_results(liver_progression_hr, spec_liver_kg):
     hazard = {
-        "response": [{"organ": o, "hr": hr, "estimable": True} for o, hr in zip(ORGANS, [1.0, 1.5, 1.3, 0.6], strict=True)],
-        "progression": [{"organ": o, "hr": hr, "estimable": True}
-                        for o, hr in zip(ORGANS, [1.0, liver_progression_hr, 0.7, 1.4], strict=True)],
+        "response": [
+            {"organ": o, "hr": hr, "estimable": True} for o, hr in zip(ORGANS, [1.0, 1.5, 1.3, 0.6], strict=True)
+        ],
+        "progression": [
+            {"organ": o, "hr": hr, "estimable": True}
+            for o, hr in zip(ORGANS, [1.0, liver_progression_hr, 0.7, 1.4], strict=True)
+        ],
     }
-    phenotypes = [{"organ": o, "response_hr": r["hr"], "progression_hr": p["hr"],
-                   "phenotype": "reference" if o == "abdomen" else
-                   ("high" if r["hr"] > 1 else "low") + "-" + ("high" if p["hr"] > 1 else "low"), "lesions": 10}
-                  for o, r, p in zip(ORGANS, hazard["response"], hazard["progression"], strict=True)]
-    spec = {"Kd": {"abdomen": 0.01, "liver": 0.02, "lung": 0.015, "bone": 0.008},
-            "F": {"abdomen": 0.3, "liver": 0.1, "lung": 0.2, "bone": 0.5},
-            "Kg": {"abdomen": 0.003, "liver": spec_liver_kg, "lung": 0.002, "bone": 0.004},
-            "death_log_hazard": {"abdomen": 1.0, "liver": 2.0, "lung": 0.8, "bone": 3.0}}
-    return {"cohort": "mcrc", "mcrc": {"reference": "abdomen", "hazard_ratios": hazard, "phenotypes": phenotypes},
-            "spec_organs": {"mcrc": spec},
-            "overall_survival": {"low_high": {"medians": [{"group": "low-high lesions", "median": 400.0},
-                                                          {"group": "no low-high lesions", "median": 600.0}]}},
-            "paper_overall_survival": {"low_high": {"low-high lesions": 378, "no low-high lesions": 561}}}
+    phenotypes = [
+        {
+            "organ": o,
+            "response_hr": r["hr"],
+            "progression_hr": p["hr"],
+            "phenotype": "reference"
+            if o == "abdomen"
+            else ("high" if r["hr"] > 1 else "low") + "-" + ("high" if p["hr"] > 1 else "low"),
+            "lesions": 10,
+        }
+        for o, r, p in zip(ORGANS, hazard["response"], hazard["progression"], strict=True)
+    ]
+    spec = {
+        "Kd": {"abdomen": 0.01, "liver": 0.02, "lung": 0.015, "bone": 0.008},
+        "F": {"abdomen": 0.3, "liver": 0.1, "lung": 0.2, "bone": 0.5},
+        "Kg": {"abdomen": 0.003, "liver": spec_liver_kg, "lung": 0.002, "bone": 0.004},
+        "death_log_hazard": {"abdomen": 1.0, "liver": 2.0, "lung": 0.8, "bone": 3.0},
+    }
+    return {
+        "cohort": "mcrc",
+        "mcrc": {"reference": "abdomen", "hazard_ratios": hazard, "phenotypes": phenotypes},
+        "spec_organs": {"mcrc": spec},
+        "overall_survival": {
+            "low_high": {
+                "medians": [
+                    {"group": "low-high lesions", "median": 400.0},
+                    {"group": "no low-high lesions", "median": 600.0},
+                ]
+            }
+        },
+        "paper_overall_survival": {"low_high": {"low-high lesions": 378, "no low-high lesions": 561}},
+    }
 
 
 def test_phenotype_ledger_verdicts_follow_the_hazard_ratios(tmp_path):
@@ -96,19 +126,37 @@ def test_phenotype_ledger_origin_is_computed_from_the_spec(tmp_path):
 def test_table_one_reports_survival_medians_and_not_reached():
     rng = np.random.default_rng(1)
     n = 200
-    patients = pd.DataFrame({
-        "patient_id": [f"P{i}" for i in range(n)], "treatment_group": np.repeat(["TAR+Chemo", "Chemo alone"], n // 2),
-        "age": rng.normal(60, 10, n), "sex": "F", "race": "WHITE", "bmi": 25.0, "kras": "unknown", "line": 1,
-        "prior_surgery": False, "trial": "T", "recist_bor": "SD",
-        "os_days": rng.exponential(500, n), "os_event": np.r_[np.ones(n // 2, bool), np.zeros(n // 2, bool)],
-        "pfs_days": rng.exponential(200, n), "pfs_event": True})
-    lesions = pd.DataFrame({"lesion_id": patients["patient_id"] + "/1", "patient_id": patients["patient_id"], "organ": "liver"})
+    patients = pd.DataFrame(
+        {
+            "patient_id": [f"P{i}" for i in range(n)],
+            "treatment_group": np.repeat(["TAR+Chemo", "Chemo alone"], n // 2),
+            "age": rng.normal(60, 10, n),
+            "sex": "F",
+            "race": "WHITE",
+            "bmi": 25.0,
+            "kras": "unknown",
+            "line": 1,
+            "prior_surgery": False,
+            "trial": "T",
+            "recist_bor": "SD",
+            "os_days": rng.exponential(500, n),
+            "os_event": np.r_[np.ones(n // 2, bool), np.zeros(n // 2, bool)],
+            "pfs_days": rng.exponential(200, n),
+            "pfs_event": True,
+        }
+    )
+    lesions = pd.DataFrame(
+        {"lesion_id": patients["patient_id"] + "/1", "patient_id": patients["patient_id"], "organ": "liver"}
+    )
     table = describe.table_one(patients, lesions).set_index("Characteristic")
     os_row = table.loc["Overall survival, median days (95% CI)"]
     assert os_row["Chemo alone"].startswith(describe.NOT_REACHED)  # no death in that group
     assert not os_row["TAR+Chemo"].startswith(describe.NOT_REACHED)
     median = float(os_row["TAR+Chemo"].split(" ")[0].replace(",", ""))
     from lifelines import KaplanMeierFitter
+
     first = patients.iloc[: n // 2]
-    assert median == pytest.approx(KaplanMeierFitter().fit(first["os_days"], first["os_event"]).median_survival_time_, abs=0.5)
+    assert median == pytest.approx(
+        KaplanMeierFitter().fit(first["os_days"], first["os_event"]).median_survival_time_, abs=0.5
+    )
     assert table.loc["Overall survival: died, n (%)", "Chemo alone"].startswith("0 ")

@@ -31,15 +31,22 @@ def test_phenotype_rule_needs_hazard_ratio_columns():
 
 
 def test_patient_groups_use_baseline_lesions_only():
-    lesions = pd.DataFrame({
-        "patient_id": ["a", "a", "b", "b", "c", "c"],
-        "kind": ["target", "non-target", "target", "new", "target", "target"],
-        "organ": ["lung", "regional LN", "lung", "bone", "liver", "bone"],
-    })
-    patients = pd.DataFrame({"patient_id": ["a", "b", "c", "d"], "os_days": [10.0, 20.0, 30.0, 40.0],
-                             "os_event": [True, True, False, True]})
-    phenotypes = pd.DataFrame({"organ": ["lung", "regional LN", "bone", "liver"],
-                               "phenotype": ["high-low", "high-low", "low-high", "high-high"]})
+    lesions = pd.DataFrame(
+        {
+            "patient_id": ["a", "a", "b", "b", "c", "c"],
+            "kind": ["target", "non-target", "target", "new", "target", "target"],
+            "organ": ["lung", "regional LN", "lung", "bone", "liver", "bone"],
+        }
+    )
+    patients = pd.DataFrame(
+        {"patient_id": ["a", "b", "c", "d"], "os_days": [10.0, 20.0, 30.0, 40.0], "os_event": [True, True, False, True]}
+    )
+    phenotypes = pd.DataFrame(
+        {
+            "organ": ["lung", "regional LN", "bone", "liver"],
+            "phenotype": ["high-low", "high-low", "low-high", "high-high"],
+        }
+    )
     groups = ph.patient_phenotype_groups(lesions, patients, phenotypes).set_index("patient_id")
     assert list(groups.index) == ["a", "b", "c"]  # d has no baseline lesion
     assert groups.loc["a", "high_low"] == "only high-low organs"
@@ -50,19 +57,26 @@ def test_patient_groups_use_baseline_lesions_only():
 
 
 def _event_table():
-    return pd.DataFrame({
-        "lesion_id": ["p1/T1", "p1/T2", "p1/NT1", "p2/T1"],
-        "patient_id": ["p1", "p1", "p1", "p2"],
-        "kind": ["target", "target", "non-target", "target"],
-        "organ": ["liver", "lung", "liver", "lung"],
-        "day": [30.0, 100.0, 56.0, 200.0],
-        "event": [1, 0, 1, 0],
-    })
+    return pd.DataFrame(
+        {
+            "lesion_id": ["p1/T1", "p1/T2", "p1/NT1", "p2/T1"],
+            "patient_id": ["p1", "p1", "p1", "p2"],
+            "kind": ["target", "target", "non-target", "target"],
+            "organ": ["liver", "lung", "liver", "lung"],
+            "day": [30.0, 100.0, 56.0, 200.0],
+            "event": [1, 0, 1, 0],
+        }
+    )
 
 
 def test_oracle_replaces_target_times_and_censors_at_the_last_day():
-    truth = pd.DataFrame({"lesion_id": ["p1/T1", "p1/T2", "p2/T1"], "t_response": [12.5, np.nan, 150.0],
-                          "t_progression": [400.0, 90.0, -3.0]})
+    truth = pd.DataFrame(
+        {
+            "lesion_id": ["p1/T1", "p1/T2", "p2/T1"],
+            "t_response": [12.5, np.nan, 150.0],
+            "t_progression": [400.0, 90.0, -3.0],
+        }
+    )
     patients = pd.DataFrame({"patient_id": ["p1", "p2"], "last_day": [100, 200]})
     table = _event_table()
     response = ph.oracle_event_table(table, truth, patients, "response")
@@ -104,15 +118,22 @@ def _simulated_events(n_patients=300, seed=1):
     rate = 0.01 * np.select([organ == "liver", organ == "bone"], [2.0, 0.5], 1.0)
     time = rng.exponential(1 / rate)
     censor = np.full_like(time, 150.0)
-    return pd.DataFrame({"patient_id": np.repeat(np.arange(n_patients), 3), "organ": organ,
-                         "day": np.minimum(time, censor), "event": (time <= censor).astype(int),
-                         "treated": rng.integers(0, 2, size=n_patients * 3)})
+    return pd.DataFrame(
+        {
+            "patient_id": np.repeat(np.arange(n_patients), 3),
+            "organ": organ,
+            "day": np.minimum(time, censor),
+            "event": (time <= censor).astype(int),
+            "treated": rng.integers(0, 2, size=n_patients * 3),
+        }
+    )
 
 
 def test_hazard_ratio_table_recovers_known_ratios_and_counts():
     events = _simulated_events()
-    fit = FrailtyCox().fit(events, "day", "event", "patient_id", covariates=["organ", "treated"],
-                           references={"organ": "abdomen"})
+    fit = FrailtyCox().fit(
+        events, "day", "event", "patient_id", covariates=["organ", "treated"], references={"organ": "abdomen"}
+    )
     table = ph.organ_hazard_ratios(fit, events).set_index("organ")
     assert table.loc["abdomen", "reference"] and table.loc["abdomen", "hr"] == 1.0
     assert table.loc["liver", "hr"] == pytest.approx(2.0, rel=0.2)
@@ -126,8 +147,15 @@ def test_hazard_ratio_table_recovers_known_ratios_and_counts():
 
 
 def test_compare_hazard_ratios_flags_oracle_inside_interval():
-    estimated = pd.DataFrame({"organ": ["abdomen", "liver", "bone"], "hr": [1.0, 2.0, 0.5],
-                              "lower": [1.0, 1.5, 0.4], "upper": [1.0, 2.6, 0.6], "reference": [True, False, False]})
+    estimated = pd.DataFrame(
+        {
+            "organ": ["abdomen", "liver", "bone"],
+            "hr": [1.0, 2.0, 0.5],
+            "lower": [1.0, 1.5, 0.4],
+            "upper": [1.0, 2.6, 0.6],
+            "reference": [True, False, False],
+        }
+    )
     oracle = estimated.assign(hr=[1.0, 2.4, 0.8])
     table = ph.compare_hazard_ratios(estimated, oracle).set_index("organ")
     assert list(table.index) == ["liver", "bone"]

@@ -30,18 +30,22 @@ ORGAN_PREVALENCE = np.array([0.70, 0.40, 0.30, 0.15, 0.08])
 
 #: True log-odds against Mono-Organ: intercept and per-input slopes (organs in ORGANS order, kras mutant,
 #: standardised log baseline volume). Hetero-Organ rises with every extra metastatic organ.
-TRUE_INTERCEPT = {"Mono-Organ": 0.0, "Hetero-Organ": -5.0, "Liver-First": -2.5, "Lung-First": -4.0,
-                  "Other-First": -3.5}
-TRUE_ORGAN_SLOPES = {"Mono-Organ": [0, 0, 0, 0, 0], "Hetero-Organ": [2.6, 2.6, 2.6, 2.6, 2.6],
-                     "Liver-First": [3.5, 0, 0, 0, 0], "Lung-First": [0, 5.0, 0, 0, 0],
-                     "Other-First": [0, 0, 3.2, 4.0, 4.0]}
+TRUE_INTERCEPT = {"Mono-Organ": 0.0, "Hetero-Organ": -5.0, "Liver-First": -2.5, "Lung-First": -4.0, "Other-First": -3.5}
+TRUE_ORGAN_SLOPES = {
+    "Mono-Organ": [0, 0, 0, 0, 0],
+    "Hetero-Organ": [2.6, 2.6, 2.6, 2.6, 2.6],
+    "Liver-First": [3.5, 0, 0, 0, 0],
+    "Lung-First": [0, 5.0, 0, 0, 0],
+    "Other-First": [0, 0, 3.2, 4.0, 4.0],
+}
 TRUE_KRAS_SLOPE = {"Mono-Organ": 0.0, "Hetero-Organ": 0.0, "Liver-First": 0.6, "Lung-First": 0.0, "Other-First": 0.0}
-TRUE_VOLUME_SLOPE = {"Mono-Organ": 0.0, "Hetero-Organ": 0.5, "Liver-First": 0.0, "Lung-First": 0.0,
-                     "Other-First": 0.0}
+TRUE_VOLUME_SLOPE = {"Mono-Organ": 0.0, "Hetero-Organ": 0.5, "Liver-First": 0.0, "Lung-First": 0.0, "Other-First": 0.0}
 
-TINY_GRID = {"gradient_boosting": {"learning_rate": [0.1], "max_depth": [2], "n_estimators": [40, 80]},
-             "hist_gradient_boosting": {"learning_rate": [0.1], "max_depth": [2], "max_iter": [60]},
-             "logistic": {"C": [0.1, 1.0]}}
+TINY_GRID = {
+    "gradient_boosting": {"learning_rate": [0.1], "max_depth": [2], "n_estimators": [40, 80]},
+    "hist_gradient_boosting": {"learning_rate": [0.1], "max_depth": [2], "max_iter": [60]},
+    "logistic": {"C": [0.1, 1.0]},
+}
 
 
 def synthetic_cohort(n_patients: int, seed: int):
@@ -63,29 +67,42 @@ def synthetic_cohort(n_patients: int, seed: int):
     log_burden = np.log1p(burden)
     kras_mutant = rng.random(n_patients) < 0.45
     z_burden = (log_burden - log_burden.mean()) / log_burden.std()
-    logits = np.column_stack([
-        TRUE_INTERCEPT[c] + has_organ @ np.array(TRUE_ORGAN_SLOPES[c], float)
-        + TRUE_KRAS_SLOPE[c] * kras_mutant + TRUE_VOLUME_SLOPE[c] * z_burden
-        for c in CLUSTER_ORDER
-    ])
+    logits = np.column_stack(
+        [
+            TRUE_INTERCEPT[c]
+            + has_organ @ np.array(TRUE_ORGAN_SLOPES[c], float)
+            + TRUE_KRAS_SLOPE[c] * kras_mutant
+            + TRUE_VOLUME_SLOPE[c] * z_burden
+            for c in CLUSTER_ORDER
+        ]
+    )
     probability = np.exp(logits - logits.max(axis=1, keepdims=True))
     probability /= probability.sum(axis=1, keepdims=True)
     label_index = (rng.random((n_patients, 1)) > probability.cumsum(axis=1)).sum(axis=1)
-    labels = pd.Series(np.asarray(CLUSTER_ORDER)[label_index], index=pd.Index(ids, name="patient_id"),
-                       name="cluster")
+    labels = pd.Series(np.asarray(CLUSTER_ORDER)[label_index], index=pd.Index(ids, name="patient_id"), name="cluster")
 
     last_day = 200 + 60 * label_index + rng.integers(0, 300, n_patients)
-    patients = pd.DataFrame({
-        "patient_id": ids, "trial": "SYN-1", "arm": np.where(rng.random(n_patients) < 0.5, "FOLFOX+TAR", "FOLFOX"),
-        "line": rng.integers(1, 3, n_patients), "age": rng.normal(60, 10, n_patients).round(1),
-        "sex": rng.choice(["M", "F"], n_patients), "race": rng.choice(["WHITE", "ASIAN", "BLACK"], n_patients),
-        "bmi": np.where(rng.random(n_patients) < 0.15, np.nan, rng.normal(26, 4, n_patients).round(1)),
-        "kras": np.where(kras_mutant, "mutant", np.where(rng.random(n_patients) < 0.1, "unknown", "wild-type")),
-        "prior_surgery": rng.random(n_patients) < 0.6, "baseline_day": baseline_day, "last_day": last_day,
-        "os_days": last_day + 100.0 * (4 - label_index), "os_event": rng.random(n_patients) < 0.7,
-        "pfs_days": 60.0 + 30 * label_index, "pfs_event": True,
-        "recist_bor": np.asarray(["PR", "SD", "PD", "SD", "PR"])[label_index],
-    })
+    patients = pd.DataFrame(
+        {
+            "patient_id": ids,
+            "trial": "SYN-1",
+            "arm": np.where(rng.random(n_patients) < 0.5, "FOLFOX+TAR", "FOLFOX"),
+            "line": rng.integers(1, 3, n_patients),
+            "age": rng.normal(60, 10, n_patients).round(1),
+            "sex": rng.choice(["M", "F"], n_patients),
+            "race": rng.choice(["WHITE", "ASIAN", "BLACK"], n_patients),
+            "bmi": np.where(rng.random(n_patients) < 0.15, np.nan, rng.normal(26, 4, n_patients).round(1)),
+            "kras": np.where(kras_mutant, "mutant", np.where(rng.random(n_patients) < 0.1, "unknown", "wild-type")),
+            "prior_surgery": rng.random(n_patients) < 0.6,
+            "baseline_day": baseline_day,
+            "last_day": last_day,
+            "os_days": last_day + 100.0 * (4 - label_index),
+            "os_event": rng.random(n_patients) < 0.7,
+            "pfs_days": 60.0 + 30 * label_index,
+            "pfs_event": True,
+            "recist_bor": np.asarray(["PR", "SD", "PD", "SD", "PR"])[label_index],
+        }
+    )
     patients.insert(3, "treatment_group", np.where(patients["arm"].str.contains("TAR"), "TAR+Chemo", "Chemo alone"))
 
     # New lesions (after baseline) in the organ the cluster names, so that a leak would be predictive.
@@ -94,34 +111,49 @@ def synthetic_cohort(n_patients: int, seed: int):
     lesion_patient = np.concatenate([patient_of_lesion, np.flatnonzero(with_new)])
     n_baseline = len(patient_of_lesion)
     kind = np.concatenate([np.where(is_target, "target", "non-target"), np.full(with_new.sum(), "new")])
-    lesions = pd.DataFrame({
-        "lesion_id": np.char.add(np.char.add(ids[lesion_patient], "/L"), np.arange(len(lesion_patient)).astype(str)),
-        "patient_id": ids[lesion_patient], "kind": kind,
-        "organ": np.concatenate([np.asarray(ORGANS)[organ_of_lesion], new_organ[with_new]]),
-        "nodal": np.concatenate([np.asarray(ORGANS)[organ_of_lesion] == "regional LN", np.zeros(with_new.sum(), bool)]),
-        "detected_day": np.concatenate([baseline_day[patient_of_lesion], last_day[with_new] // 2]),
-    })
+    lesions = pd.DataFrame(
+        {
+            "lesion_id": np.char.add(
+                np.char.add(ids[lesion_patient], "/L"), np.arange(len(lesion_patient)).astype(str)
+            ),
+            "patient_id": ids[lesion_patient],
+            "kind": kind,
+            "organ": np.concatenate([np.asarray(ORGANS)[organ_of_lesion], new_organ[with_new]]),
+            "nodal": np.concatenate(
+                [np.asarray(ORGANS)[organ_of_lesion] == "regional LN", np.zeros(with_new.sum(), bool)]
+            ),
+            "detected_day": np.concatenate([baseline_day[patient_of_lesion], last_day[with_new] // 2]),
+        }
+    )
     lesions.insert(4, "location", lesions["organ"].str.upper())
 
     targets = np.flatnonzero(is_target)
     # One target lesion in ten was measured on a screening scan a week before the patient's baseline scan.
     screening = rng.random(len(targets)) < 0.1
     scan_days = np.array([0, 42, 84, 126])
-    days = np.concatenate([np.where(screening, baseline_day[patient_of_lesion[targets]] - 7,
-                                    baseline_day[patient_of_lesion[targets]])[:, None],
-                           np.broadcast_to(scan_days[1:], (len(targets), 3))], axis=1)
+    days = np.concatenate(
+        [
+            np.where(screening, baseline_day[patient_of_lesion[targets]] - 7, baseline_day[patient_of_lesion[targets]])[
+                :, None
+            ],
+            np.broadcast_to(scan_days[1:], (len(targets), 3)),
+        ],
+        axis=1,
+    )
     growth = np.exp((label_index[patient_of_lesion[targets]] * 0.002 - 0.003)[:, None] * days.clip(0))
     follow_diameter = diameter[targets, None] * growth
-    measurements = pd.DataFrame({
-        "lesion_id": np.repeat(lesions["lesion_id"].to_numpy()[targets], days.shape[1]),
-        "patient_id": np.repeat(ids[patient_of_lesion[targets]], days.shape[1]),
-        "day": days.ravel(), "diameter_mm": follow_diameter.ravel(),
-    })
+    measurements = pd.DataFrame(
+        {
+            "lesion_id": np.repeat(lesions["lesion_id"].to_numpy()[targets], days.shape[1]),
+            "patient_id": np.repeat(ids[patient_of_lesion[targets]], days.shape[1]),
+            "day": days.ravel(),
+            "diameter_mm": follow_diameter.ravel(),
+        }
+    )
     measurements["volume_mm3"] = volume_from_diameter(measurements["diameter_mm"])
     measurements["blq"] = measurements["volume_mm3"] < 200.0
     assert n_baseline == int(lesions["kind"].ne("new").sum())
-    return patients, lesions, measurements, labels, pd.DataFrame(probability, index=labels.index,
-                                                                  columns=CLUSTER_ORDER)
+    return patients, lesions, measurements, labels, pd.DataFrame(probability, index=labels.index, columns=CLUSTER_ORDER)
 
 
 @pytest.fixture(scope="module")
@@ -140,8 +172,9 @@ def features(cohort):
 
 @pytest.fixture(scope="module")
 def result(features, cohort):
-    return evaluate_models(features, cohort[3], grid=TINY_GRID, outer_folds=3, inner_folds=3, seed=3,
-                           importance_repeats=3)
+    return evaluate_models(
+        features, cohort[3], grid=TINY_GRID, outer_folds=3, inner_folds=3, seed=3, importance_repeats=3
+    )
 
 
 def test_synthetic_tables_follow_the_contract(cohort):
@@ -152,23 +185,38 @@ def test_synthetic_tables_follow_the_contract(cohort):
 
 
 def test_baseline_features_by_hand():
-    patients = pd.DataFrame({
-        "patient_id": ["A", "B", "C"], "baseline_day": [-10, -5, -3], "age": [50.0, 61.0, 70.0],
-        "bmi": [22.0, np.nan, 30.0], "sex": ["F", "M", None], "race": ["WHITE", "ASIAN", "WHITE"],
-        "kras": ["mutant", "wild-type", "unknown"], "line": [1, 2, 1], "prior_surgery": [True, False, True],
-        "treatment_group": ["TAR+Chemo", "Chemo alone", "TAR+Chemo"], "os_days": [1.0, 2.0, 3.0],
-    })
-    lesions = pd.DataFrame({
-        "lesion_id": ["A1", "A2", "A3", "A4", "B1", "B2"], "patient_id": ["A", "A", "A", "A", "B", "B"],
-        "kind": ["target", "target", "non-target", "new", "target", "non-target"],
-        "organ": ["liver", "lung", "liver", "bone", "lung", "peritoneum"],
-    })
-    measurements = pd.DataFrame({
-        # A1: on A's baseline day (and an earlier screening scan, ignored); A2: no baseline-day row, so its first
-        # pre-treatment measurement counts; B1: never measured before treatment.
-        "lesion_id": ["A1", "A1", "A1", "A2", "A2", "A2", "B1"],
-        "day": [-30, -10, 40, -12, -2, 40, 30], "volume_mm3": [999.0, 1000.0, 5.0, 300.0, 350.0, 7.0, 11.0],
-    })
+    patients = pd.DataFrame(
+        {
+            "patient_id": ["A", "B", "C"],
+            "baseline_day": [-10, -5, -3],
+            "age": [50.0, 61.0, 70.0],
+            "bmi": [22.0, np.nan, 30.0],
+            "sex": ["F", "M", None],
+            "race": ["WHITE", "ASIAN", "WHITE"],
+            "kras": ["mutant", "wild-type", "unknown"],
+            "line": [1, 2, 1],
+            "prior_surgery": [True, False, True],
+            "treatment_group": ["TAR+Chemo", "Chemo alone", "TAR+Chemo"],
+            "os_days": [1.0, 2.0, 3.0],
+        }
+    )
+    lesions = pd.DataFrame(
+        {
+            "lesion_id": ["A1", "A2", "A3", "A4", "B1", "B2"],
+            "patient_id": ["A", "A", "A", "A", "B", "B"],
+            "kind": ["target", "target", "non-target", "new", "target", "non-target"],
+            "organ": ["liver", "lung", "liver", "bone", "lung", "peritoneum"],
+        }
+    )
+    measurements = pd.DataFrame(
+        {
+            # A1: on A's baseline day (and an earlier screening scan, ignored); A2: no baseline-day row, so its first
+            # pre-treatment measurement counts; B1: never measured before treatment.
+            "lesion_id": ["A1", "A1", "A1", "A2", "A2", "A2", "B1"],
+            "day": [-30, -10, 40, -12, -2, 40, 30],
+            "volume_mm3": [999.0, 1000.0, 5.0, 300.0, 350.0, 7.0, 11.0],
+        }
+    )
     table = baseline_features(patients, lesions, measurements)
     assert list(table.index) == ["A", "B", "C"]
     assert table["n_metastases"].tolist() == [3, 2, 0]
@@ -200,8 +248,9 @@ def test_no_post_baseline_information_reaches_the_features(cohort, features):
     perturbed_lesions.loc[new, "organ"] = rng.choice(["brain/CNS", "skin", "liver"], new.sum())
     perturbed_lesions.loc[new, "detected_day"] = rng.integers(1, 900, new.sum())
     more_new = perturbed_lesions[new].assign(lesion_id=lambda f: f["lesion_id"] + "x", organ="adrenal")
-    rebuilt = baseline_features(perturbed_patients, pd.concat([perturbed_lesions, more_new]),
-                                pd.concat([perturbed_measurements, extra]))
+    rebuilt = baseline_features(
+        perturbed_patients, pd.concat([perturbed_lesions, more_new]), pd.concat([perturbed_measurements, extra])
+    )
     pd.testing.assert_frame_equal(rebuilt, baseline_features(patients, lesions, measurements))  # profile included
 
 
@@ -262,11 +311,13 @@ def test_metrics_agree_with_scikit_learn(result):
         value = stored.set_index(["metric", "average"])["value"]
         order = np.argsort(classes)  # scikit-learn wants the labels sorted, with the probability columns to match
         for average in ("macro", "micro"):
-            expected = roc_auc_score(observed, proba[:, order], multi_class="ovr", average=average,
-                                     labels=np.asarray(classes)[order])
+            expected = roc_auc_score(
+                observed, proba[:, order], multi_class="ovr", average=average, labels=np.asarray(classes)[order]
+            )
             assert value[("auc", average)] == pytest.approx(expected, abs=1e-12)
         assert value[("brier", "overall")] == pytest.approx(
-            brier_score_loss(observed, proba[:, order], labels=np.asarray(classes)[order]), abs=1e-12)
+            brier_score_loss(observed, proba[:, order], labels=np.asarray(classes)[order]), abs=1e-12
+        )
         assert value[("accuracy", "overall")] == pytest.approx(np.mean(rows["predicted"] == observed))
     aucs = result.metrics.loc[result.metrics["metric"] == "auc", "value"]
     assert aucs.between(0, 1).all()
@@ -309,8 +360,14 @@ def test_summary_holds_the_chapter_numbers(result):
 def test_logistic_recovers_the_oracle_auc_and_runs_are_reproducible():
     patients, lesions, measurements, labels, truth = synthetic_cohort(3000, seed=5)
     features = baseline_features(patients, lesions, measurements)
-    run = dict(models=("logistic",), grid={"logistic": {"C": [1.0]}}, outer_folds=3, inner_folds=2,
-               importance_repeats=1, n_jobs=1)
+    run = dict(
+        models=("logistic",),
+        grid={"logistic": {"C": [1.0]}},
+        outer_folds=3,
+        inner_folds=2,
+        importance_repeats=1,
+        n_jobs=1,
+    )
     first = evaluate_models(features, labels, seed=8, roc_points=None, **run)
     oracle = roc_auc_score(labels, truth.loc[labels.index, sorted(CLUSTER_ORDER)].to_numpy(), multi_class="ovr")
     pooled = first.metrics_summary.set_index(["metric", "average"])["pooled"]
@@ -332,8 +389,15 @@ def test_logistic_recovers_the_oracle_auc_and_runs_are_reproducible():
 def test_unmatched_patients_are_counted_and_bad_requests_refused(features, cohort):
     labels = cohort[3]
     partial = pd.concat([labels.iloc[40:], pd.Series(["Mono-Organ"], index=["NOT-A-PATIENT"])])
-    run = evaluate_models(features, partial, models=("majority",), outer_folds=2, inner_folds=2,
-                          importance_repeats=1, seed=np.random.default_rng(4))
+    run = evaluate_models(
+        features,
+        partial,
+        models=("majority",),
+        outer_folds=2,
+        inner_folds=2,
+        importance_repeats=1,
+        seed=np.random.default_rng(4),
+    )
     assert run.exclusions == {"features_without_label": 40, "labels_without_features": 1}
     assert run.settings["seed"] is None and run.predictions["patient_id"].is_unique
     assert run.summary()["n_patients"] == len(features) - 40

@@ -13,9 +13,9 @@ from lesionmap import charts
 from lesionmap.charts import prediction as prediction_charts
 from lesionmap.cohort import simulate
 from lesionmap.predict import (
+    COUNT_PREFIX,
     DEFAULT_GRIDS,
     MAX_TREES,
-    COUNT_PREFIX,
     MODEL_LABELS,
     ORGAN_PREFIX,
     PATIENT_COVARIATES,
@@ -28,16 +28,16 @@ from lesionmap.predict import (
     build_pipeline,
     check_baseline_features,
     design_columns,
-    feature_kinds,
     evaluate_models,
+    feature_kinds,
     hyperparameter_table,
     input_table,
     macro_f1_rows,
     metric_table,
+    minimum_class_size,
     paired_difference,
     permutation_importance_by_input,
     progression_labels,
-    minimum_class_size,
     search_grids,
     separate_small_classes,
 )
@@ -100,8 +100,10 @@ def test_post_baseline_records_of_the_simulated_tables_never_reach_the_features(
 
 
 def test_patients_without_progression_are_left_out_and_counted_or_kept_as_a_class():
-    groups = pd.Series(["Liver-First", "No progression", "Other-First 3", "No progression"],
-                       index=pd.Index(["A", "B", "C", "D"], name="patient_id"))
+    groups = pd.Series(
+        ["Liver-First", "No progression", "Other-First 3", "No progression"],
+        index=pd.Index(["A", "B", "C", "D"], name="patient_id"),
+    )
     labels, left_out = progression_labels(groups)
     assert labels.to_dict() == {"A": "Liver-First", "C": "Other-First 3"} and left_out == 2
     kept, none_left = progression_labels(groups, include_no_progression=True)
@@ -114,8 +116,11 @@ def test_patients_without_progression_are_left_out_and_counted_or_kept_as_a_clas
 
 def test_search_grids_take_the_chapter_parameters_and_refuse_bad_ones():
     grids = search_grids(["hist_gradient_boosting", "logistic", "majority"], [0.2], (2, 4), 3.0)
-    assert grids == {"hist_gradient_boosting": {"learning_rate": [0.2], "max_depth": [2, 4], "max_features": [0.5]},
-                     "logistic": {"C": [3.0]}, "majority": DEFAULT_GRIDS["majority"]}
+    assert grids == {
+        "hist_gradient_boosting": {"learning_rate": [0.2], "max_depth": [2, 4], "max_features": [0.5]},
+        "logistic": {"C": [3.0]},
+        "majority": DEFAULT_GRIDS["majority"],
+    }
     assert search_grids(["gradient_boosting"]) == {"gradient_boosting": DEFAULT_GRIDS["gradient_boosting"]}
     with pytest.raises(ValueError, match="xgboost"):
         search_grids(["xgboost"])
@@ -127,12 +132,19 @@ def _hand_made(n: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
     """Baseline-shaped features and groups that depend on the liver and lung indicators (and noise)."""
     rng = np.random.default_rng(seed)
     liver, lung = rng.random(n) < 0.6, rng.random(n) < 0.4
-    features = pd.DataFrame({
-        "age": rng.normal(60, 10, n), "bmi": np.where(rng.random(n) < 0.1, np.nan, rng.normal(26, 4, n)),
-        "sex": rng.choice(["F", "M"], n), "kras": rng.choice(["mutant", "wild-type", "missing"], n),
-        "n_metastases": rng.integers(1, 9, n), "baseline_target_volume_mm3": rng.lognormal(8, 1, n),
-        "organ_liver": liver.astype(int), "organ_lung": lung.astype(int),
-    }, index=pd.Index([f"P{i:04d}" for i in range(n)], name="patient_id"))
+    features = pd.DataFrame(
+        {
+            "age": rng.normal(60, 10, n),
+            "bmi": np.where(rng.random(n) < 0.1, np.nan, rng.normal(26, 4, n)),
+            "sex": rng.choice(["F", "M"], n),
+            "kras": rng.choice(["mutant", "wild-type", "missing"], n),
+            "n_metastases": rng.integers(1, 9, n),
+            "baseline_target_volume_mm3": rng.lognormal(8, 1, n),
+            "organ_liver": liver.astype(int),
+            "organ_lung": lung.astype(int),
+        },
+        index=pd.Index([f"P{i:04d}" for i in range(n)], name="patient_id"),
+    )
     score = 2.5 * liver - 2.5 * lung + rng.normal(0, 1, n)
     groups = np.where(score > 1.2, GROUPS[0], np.where(score < -0.5, GROUPS[1], GROUPS[2]))
     return features, pd.Series(groups, index=features.index, name="group")
@@ -142,8 +154,17 @@ def _hand_made(n: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
 def result():
     features, labels = _hand_made(240, seed=1)
     grid = {"hist_gradient_boosting": {"learning_rate": [0.1], "max_depth": [2]}, "logistic": {"C": [0.1, 10.0]}}
-    return evaluate_models(features, labels, models=["hist_gradient_boosting", "logistic", "majority"], grid=grid,
-                           outer_folds=3, inner_folds=2, seed=4, n_jobs=1, importance_repeats=2)
+    return evaluate_models(
+        features,
+        labels,
+        models=["hist_gradient_boosting", "logistic", "majority"],
+        grid=grid,
+        outer_folds=3,
+        inner_folds=2,
+        seed=4,
+        n_jobs=1,
+        importance_repeats=2,
+    )
 
 
 @pytest.mark.parametrize("model", ["hist_gradient_boosting", "gradient_boosting", "majority"])
@@ -152,8 +173,14 @@ def test_fast_permutation_importance_is_scikit_learns(model):
     pipeline = build_pipeline(model, features, random_state=0).fit(features.iloc[:100], labels.iloc[:100])
     held_out, observed = features.iloc[100:], labels.iloc[100:].to_numpy()
     ours = permutation_importance_by_input(pipeline, held_out, observed, n_repeats=3, random_state=7)
-    reference = permutation_importance(pipeline, held_out, observed, n_repeats=3, random_state=7,
-                                       scoring=make_scorer(f1_score, average="macro", zero_division=0))
+    reference = permutation_importance(
+        pipeline,
+        held_out,
+        observed,
+        n_repeats=3,
+        random_state=7,
+        scoring=make_scorer(f1_score, average="macro", zero_division=0),
+    )
     assert list(ours.index) == list(features.columns)
     np.testing.assert_allclose(ours.to_numpy(), reference.importances, atol=1e-12)
     if model != "majority":
@@ -176,24 +203,30 @@ def test_design_columns_follow_the_one_hot_levels():
     preprocessor = build_pipeline("logistic", features).fit(features, labels).named_steps["preprocess"]
     groups = design_columns(preprocessor)
     names = preprocessor.get_feature_names_out()
-    assert [names[i] for i in groups["kras"]] == ["categorical__kras_missing", "categorical__kras_mutant",
-                                                  "categorical__kras_wild-type"]
+    assert [names[i] for i in groups["kras"]] == [
+        "categorical__kras_missing",
+        "categorical__kras_mutant",
+        "categorical__kras_wild-type",
+    ]
     assert [names[i] for i in groups["organ_lung"]] == ["organs__organ_lung"]
     assert sorted(np.concatenate(list(groups.values()))) == list(range(len(names)))
 
 
 def test_the_chapter_tables_agree_with_the_fold_metrics(result):
     table = metric_table(result)
-    assert list(table.columns) == ["metric", *[MODEL_LABELS[m] for m in ("hist_gradient_boosting", "logistic",
-                                                                         "majority")]]
+    assert list(table.columns) == [
+        "metric",
+        *[MODEL_LABELS[m] for m in ("hist_gradient_boosting", "logistic", "majority")],
+    ]
     macro = result.metrics.query("model == 'logistic' and metric == 'auc' and average == 'macro'")["value"]
     row = table.set_index("metric").loc["AUC, macro average", MODEL_LABELS["logistic"]]
     assert row == f"{macro.mean():.3f} ± {macro.std():.3f}"
 
     aucs = auc_table(result, ["majority"])
     assert aucs["class"].tolist() == [*result.classes, "macro average", "micro average"]
-    assert aucs["patients"].tolist()[:3] == [int((result.predictions.query("model == 'majority'")["observed"] == c)
-                                                 .sum()) for c in result.classes]
+    assert aucs["patients"].tolist()[:3] == [
+        int((result.predictions.query("model == 'majority'")["observed"] == c).sum()) for c in result.classes
+    ]
     assert aucs.loc[aucs["class"] == "macro average", MODEL_LABELS["majority"]].item() == "0.500 ± 0.000"
 
     settings = hyperparameter_table(result)
@@ -204,11 +237,14 @@ def test_the_chapter_tables_agree_with_the_fold_metrics(result):
     assert trees[["fold 1", "fold 2", "fold 3"]].to_numpy().ravel().tolist() == [str(fitted[f]) for f in (1, 2, 3)]
     assert fitted.between(1, MAX_TREES).all()
     assert set(settings.loc[settings["parameter"] == "C", ["fold 1", "fold 2", "fold 3"]].to_numpy().ravel()) <= {
-        "0.1", "10.0"}
+        "0.1",
+        "10.0",
+    }
 
     difference = paired_difference(result, "logistic", "majority").set_index("metric")
-    f1 = result.metrics.query("metric == 'f1' and average == 'macro'").pivot(index="fold", columns="model",
-                                                                             values="value")
+    f1 = result.metrics.query("metric == 'f1' and average == 'macro'").pivot(
+        index="fold", columns="model", values="value"
+    )
     assert difference.loc["f1", "difference"] == pytest.approx((f1["logistic"] - f1["majority"]).mean())
     assert difference.loc["f1", "folds_better"] == 3 and difference.loc["f1", "folds"] == 3
     with pytest.raises(ValueError, match="gradient_boosting"):
@@ -230,8 +266,9 @@ def test_a_group_too_small_for_the_folds_or_for_early_stopping_fails_clearly():
     with pytest.raises(ValueError, match="Tiny group"):
         evaluate_models(features, tiny, models=["logistic"], outer_folds=5, inner_folds=5)
     few = labels.groupby(labels).head(8)  # 8 per group: enough for 5 x 5 folds, too few for early stopping
-    small = evaluate_models(features, few, models=["majority"], outer_folds=2, inner_folds=2, importance_repeats=1,
-                            n_jobs=1)
+    small = evaluate_models(
+        features, few, models=["majority"], outer_folds=2, inner_folds=2, importance_repeats=1, n_jobs=1
+    )
     assert sorted(small.classes) == sorted(GROUPS) and len(small.predictions) == len(few)
     with pytest.raises(ValueError, match="early-stopping share"):
         evaluate_models(features, few, models=["hist_gradient_boosting"], outer_folds=5, inner_folds=5)

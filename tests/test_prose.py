@@ -47,13 +47,26 @@ ROOT = Path(__file__).resolve().parents[1]
 SOURCES = sorted((ROOT / "book").rglob("*.md"))
 
 #: Fences whose content is code, not prose.
-CODE_FENCES = {"code-cell", "code-block", "code", "sourcecode", "math", "raw", "bibliography", "eval-rst",
-               "mermaid", "glue:figure", "glue:math"}
+CODE_FENCES = {
+    "code-cell",
+    "code-block",
+    "code",
+    "sourcecode",
+    "math",
+    "raw",
+    "bibliography",
+    "eval-rst",
+    "mermaid",
+    "glue:figure",
+    "glue:math",
+}
 #: Roles whose content is computed, quoted from the paper, or a reference.
 ALLOWED_ROLES = r"glue(?::\w+)?|paper|doc|ref|numref|cite(?::\w+)?|math|eq|download|term|abbr"
 #: Standards and tools whose names carry a version number.
-VERSIONED = (r"RECIST|ISO|Python|R|saemix|coxme|CC[ -]BY|Jupyter[ -]Book|Monolix|SAS|XPT|Sphinx|MathJax|Vega(?:-Lite)?"
-             r"|Chromium|CDISC|SDTMIG|HTML|Nat(?:ure)? Commun(?:ications)?")
+VERSIONED = (
+    r"RECIST|ISO|Python|R|saemix|coxme|CC[ -]BY|Jupyter[ -]Book|Monolix|SAS|XPT|Sphinx|MathJax|Vega(?:-Lite)?"
+    r"|Chromium|CDISC|SDTMIG|HTML|Nat(?:ure)? Commun(?:ications)?"
+)
 
 _ROLE = re.compile(r"\{(" + ALLOWED_ROLES + r")\}`[^`]*`")
 _GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`[^`]*`")
@@ -65,7 +78,8 @@ _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 _REFERENCE = re.compile(
     r"\b(?:Supplementary\s+|Extended\s+Data\s+)?(?:Fig(?:ure)?s?\.?|Tables?|Chapters?|Sections?|Appendix|Appendices"
     r"|Data|Eq(?:uation)?s?\.?|Notes?)\s+[A-Z]?\d+[a-z]?"
-    r"(?:\s*(?:[-–,]|and|to|&)\s*(?:(?:Fig\.?|Table)\s+)?\d*[a-z]?(?![\w]{2}))*")
+    r"(?:\s*(?:[-–,]|and|to|&)\s*(?:(?:Fig\.?|Table)\s+)?\d*[a-z]?(?![\w]{2}))*"
+)
 _VERSION = re.compile(r"\b(?:" + VERSIONED + r")\s+v?\d+(?:[.\-]\w+)*(?::\d+)?")
 _LIST_NUMBER = re.compile(r"^\s*\d+[.)]\s", re.MULTILINE)
 _ABBREVIATION = re.compile(r"\b(?:e\.g|i\.e|vs|et al|cf|approx|resp|incl|no)\.", re.IGNORECASE)
@@ -77,14 +91,19 @@ _CLAIM = re.compile(
     r"|reproduc(?:es|ed) the paper|revers(?:ed|es)|significantly|(?:two|three|four|five|six|seven|eight|nine|ten)"
     r"\s+times\s+(?:the|as|higher|lower|more|less|larger|smaller|faster|slower)|twice as|half of (?:the|all)"
     r"|the majority of)\b",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 _COMPARATIVE = re.compile(
     r"\b(?:higher|lower|faster|slower|sooner|later|earlier|longer|shorter|larger|smaller|better|worse|differ|differs"
     r"|differed|different|holds(?!\s+(?:the|a|an|all|every|one)\b)|more likely|less likely|exceeds?|outperforms?"
     r"|deeper|significant)\b(?!\s+in\s+\x01)",
-    re.IGNORECASE)
-_SUPERLATIVE = re.compile(r"\b(?:highest|lowest|fastest|slowest|largest|smallest|best|worst|deepest|most likely"
-                          r"|least likely)\b", re.IGNORECASE)
+    re.IGNORECASE,
+)
+_SUPERLATIVE = re.compile(
+    r"\b(?:highest|lowest|fastest|slowest|largest|smallest|best|worst|deepest|most likely"
+    r"|least likely)\b",
+    re.IGNORECASE,
+)
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
 
 
@@ -167,7 +186,7 @@ def masked(text: str) -> str:
 
 
 def _excerpt(text: str, start: int, end: int) -> str:
-    return " ".join(text[max(0, start - 40):end + 40].split())
+    return " ".join(text[max(0, start - 40) : end + 40].split())
 
 
 def scan_text(text: str) -> list[Violation]:
@@ -180,16 +199,28 @@ def scan_text(text: str) -> list[Violation]:
             return first_line + block.count("\n", 0, position)
 
         for match in _NUMBER.finditer(clean):
-            violations.append(Violation(line_of(match.start()), f"typed number '{match.group(0)}'",
-                                        _excerpt(block, match.start(), match.end())))
+            violations.append(
+                Violation(
+                    line_of(match.start()),
+                    f"typed number '{match.group(0)}'",
+                    _excerpt(block, match.start(), match.end()),
+                )
+            )
         for match in _CLAIM.finditer(clean):
-            violations.append(Violation(line_of(match.start()), f"typed verdict '{match.group(0)}'",
-                                        _excerpt(block, match.start(), match.end())))
+            violations.append(
+                Violation(
+                    line_of(match.start()),
+                    f"typed verdict '{match.group(0)}'",
+                    _excerpt(block, match.start(), match.end()),
+                )
+            )
         if is_heading:
             if not block.rstrip().endswith("?"):
                 for pattern in (_COMPARATIVE, _SUPERLATIVE):
                     for match in pattern.finditer(clean):
-                        violations.append(Violation(line_of(match.start()), f"heading asserts '{match.group(0)}'", block))
+                        violations.append(
+                            Violation(line_of(match.start()), f"heading asserts '{match.group(0)}'", block)
+                        )
             continue
         sentence_start = 0
         for end in [m.end() for m in _SENTENCE_END.finditer(clean)] + [len(clean)]:
@@ -197,8 +228,13 @@ def scan_text(text: str) -> list[Violation]:
             if "\x01" in sentence:
                 for match in _COMPARATIVE.finditer(sentence):
                     position = sentence_start + match.start()
-                    violations.append(Violation(line_of(position), f"typed verdict '{match.group(0)}' beside a glued value",
-                                                _excerpt(block, position, position + len(match.group(0)))))
+                    violations.append(
+                        Violation(
+                            line_of(position),
+                            f"typed verdict '{match.group(0)}' beside a glued value",
+                            _excerpt(block, position, position + len(match.group(0))),
+                        )
+                    )
             sentence_start = end
     return sorted(violations, key=lambda v: v.line)
 
@@ -211,7 +247,8 @@ def scan_file(path: Path) -> list[Violation]:
 def test_prose_has_no_typed_numbers_or_verdicts(path):
     violations = scan_file(path)
     assert not violations, f"{path.relative_to(ROOT)}: {len(violations)} typed number(s)/verdict(s):\n" + "\n".join(
-        f"  {path.relative_to(ROOT)}:{v}" for v in violations)
+        f"  {path.relative_to(ROOT)}:{v}" for v in violations
+    )
 
 
 PLANTED = """\
@@ -260,8 +297,14 @@ def test_the_scanner_fails_on_planted_numbers_and_verdicts_and_passes_the_allowe
     assert (line_no("as the paper found"), "typed verdict") in by_line
     assert (line_no("## Liver progresses fastest"), "heading asserts") in by_line
     assert (line_no("159 patients died"), "typed number") in by_line
-    allowed = {line_no("The cohort has"), line_no("Chapter 3, RECIST"), line_no("x = 4308"), line_no("1. A numbered"),
-               line_no("# Do organs differ?"), line_no(":class: warning")}
+    allowed = {
+        line_no("The cohort has"),
+        line_no("Chapter 3, RECIST"),
+        line_no("x = 4308"),
+        line_no("1. A numbered"),
+        line_no("# Do organs differ?"),
+        line_no(":class: warning"),
+    }
     assert not [v for v in found if v.line in allowed], [str(v) for v in found if v.line in allowed]
     assert len(found) == 5, [str(v) for v in found]
 
@@ -269,9 +312,15 @@ def test_the_scanner_fails_on_planted_numbers_and_verdicts_and_passes_the_allowe
 def test_a_comparative_word_without_a_glued_value_is_a_statement_of_method():
     assert scan_text("A hazard ratio above one means the event comes sooner.\n") == []
     assert [v.kind for v in scan_text("It comes sooner ({glue:text}`days` days).\n")] == [
-        "typed verdict 'sooner' beside a glued value"]
+        "typed verdict 'sooner' beside a glued value"
+    ]
 
 
 def test_a_glued_verdict_passes():
-    assert scan_text("Liver lesions progress {glue:text}`liver_verdict` than lung lesions "
-                     "({glue:text}`liver_median` against {glue:text}`lung_median` days).\n") == []
+    assert (
+        scan_text(
+            "Liver lesions progress {glue:text}`liver_verdict` than lung lesions "
+            "({glue:text}`liver_median` against {glue:text}`lung_median` days).\n"
+        )
+        == []
+    )

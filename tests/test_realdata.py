@@ -11,7 +11,10 @@ def test_real_data_loaded_with_every_value_accounted_for():
     assert report["patients analysed"] == 1472
     set_aside = sum(v for k, v in report.items() if "set aside" in k)
     assert report["visits analysed"] + set_aside == report["rows in the file"]
-    assert table["blq"].sum() == report["TOO SMALL TO MEASURE (below LOQ)"] + report["recorded 0 or under 5 mm (below LOQ)"]
+    assert (
+        table["blq"].sum()
+        == report["TOO SMALL TO MEASURE (below LOQ)"] + report["recorded 0 or under 5 mm (below LOQ)"]
+    )
     assert (table.loc[table["blq"], "sld_mm"] == SLD_LOQ_MM).all()
     assert (table.groupby("patient_id")["time"].min() == 0).all()
     assert set(table["study"]) == {"FIR", "POPLAR", "BIRCH", "OAK", "IMvigor210"}

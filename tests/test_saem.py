@@ -33,8 +33,9 @@ def saemix():
 def fits(tgi):
     out = {}
     for censoring in ("M1", "M3"):
-        est = SAEM(estimate_v0=True, censoring=censoring, initial=TGI_START, random_state=1, verbose=False,
-                   **TGI_COLUMNS)
+        est = SAEM(
+            estimate_v0=True, censoring=censoring, initial=TGI_START, random_state=1, verbose=False, **TGI_COLUMNS
+        )
         out[censoring] = est.fit(tgi)
     return out
 
@@ -91,8 +92,21 @@ def quadrature_loglik(t, y, censored, v0, pop, omega, b, check_convergence=False
 
     mode = minimize(neg, mu, method="BFGS", options={"gtol": 1e-9}).x
     eps, eye = 1e-4, np.eye(3) * 1e-4
-    hess = np.array([[(neg(mode + eye[i] + eye[j]) - neg(mode + eye[i] - eye[j]) - neg(mode - eye[i] + eye[j])
-                       + neg(mode - eye[i] - eye[j])) / (4 * eps * eps) for j in range(3)] for i in range(3)])
+    hess = np.array(
+        [
+            [
+                (
+                    neg(mode + eye[i] + eye[j])
+                    - neg(mode + eye[i] - eye[j])
+                    - neg(mode - eye[i] + eye[j])
+                    + neg(mode - eye[i] - eye[j])
+                )
+                / (4 * eps * eps)
+                for j in range(3)
+            ]
+            for i in range(3)
+        ]
+    )
     chol = np.linalg.cholesky(np.linalg.inv(hess))
 
     def grid(half_width, step):
@@ -121,9 +135,16 @@ def test_importance_sampling_loglik_matches_quadrature(tgi, saemix, censoring):
     is_total = est.loglik(subset, params, n_samples=2**19, random_state=0)
     quad_total = 0.0
     for i, (_, g) in enumerate(subset.sort_values(["id", "time"]).groupby("id")):
-        quad_total += quadrature_loglik(g["time"].to_numpy()[1:], g["y"].to_numpy()[1:], g["cens"].to_numpy()[1:],
-                                        g["y"].iloc[0], ref["pop"], ref["omega_sd"], ref["b"],
-                                        check_convergence=i == 0)
+        quad_total += quadrature_loglik(
+            g["time"].to_numpy()[1:],
+            g["y"].to_numpy()[1:],
+            g["cens"].to_numpy()[1:],
+            g["y"].iloc[0],
+            ref["pop"],
+            ref["omega_sd"],
+            ref["b"],
+            check_convergence=i == 0,
+        )
     assert is_total == pytest.approx(quad_total, abs=1e-3)
 
 
@@ -158,8 +179,9 @@ def test_conditional_modes_match_a_per_lesion_optimiser(tgi, fits):
             ll = np.where(c, log_ndtr(z), -np.log(b * pred) - 0.5 * z * z).sum()
             return -ll + 0.5 * np.sum((phi - mu) ** 2 / omega2)
 
-        best = minimize(neg_log_post, mu, method="Nelder-Mead",
-                        options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 40000}).x
+        best = minimize(
+            neg_log_post, mu, method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 40000}
+        ).x
         assert np.allclose(mode[:, lesion], best, atol=2e-4), lesion
     table = fit.individual
     assert list(table.columns) == ["Kd", "F", "Kg", "V0"] and table.index.name == "id"
@@ -212,8 +234,9 @@ def test_recovers_the_truth_with_v0_fixed_at_baseline():
 def test_combined_error_model_recovers_both_terms():
     truth = GrowthParameters(a=150.0, b=0.1)
     sim = simulate_growth_data(1500, truth, seed=13)
-    fit = SAEM(estimate_v0=True, error_model="combined", random_state=13, verbose=False,
-               n_is_samples=0).fit(sim.measurements)
+    fit = SAEM(estimate_v0=True, error_model="combined", random_state=13, verbose=False, n_is_samples=0).fit(
+        sim.measurements
+    )
     assert set(fit.error) == {"a", "b"}
     assert fit.error["a"] == pytest.approx(150.0, rel=0.25)
     assert fit.error["b"] == pytest.approx(0.1, rel=0.1)
@@ -255,12 +278,15 @@ def test_same_seed_same_fit_and_quiet_output(tgi, capsys):
     assert captured.out == "" and captured.err == ""
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda d: d.drop(columns="y"), "no column"),
-    (lambda d: d.assign(time=d["time"].where(d.index != 3)), "missing or non-numeric time"),
-    (lambda d: d.assign(y=d["y"].where(d.index != 5, -1.0)), "must be positive"),
-    (lambda d: pd.concat([d, d.iloc[[0]]]), "same time"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d.drop(columns="y"), "no column"),
+        (lambda d: d.assign(time=d["time"].where(d.index != 3)), "missing or non-numeric time"),
+        (lambda d: d.assign(y=d["y"].where(d.index != 5, -1.0)), "must be positive"),
+        (lambda d: pd.concat([d, d.iloc[[0]]]), "same time"),
+    ],
+)
 def test_bad_input_names_the_column_and_rule(tgi, mutate, message):
     with pytest.raises(ValueError, match=message):
         SAEM(verbose=False, **TGI_COLUMNS).prepare(mutate(tgi.copy()))

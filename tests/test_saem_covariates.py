@@ -25,8 +25,9 @@ def simulate(n_lesions: int, seed: int, effects=EFFECTS):
     tar = rng.random(n_lesions) < 0.4
     shift = {p: np.array([e.get(o, 0.0) for o in organ]) + e["TAR"] * tar for p, e in effects.items()}
     sim = simulate_growth_data(n_lesions, seed=seed + 1, phi_shift=shift, baseline_noise=False)
-    table = pd.DataFrame({"organ": organ, "group": np.where(tar, "TAR", "chemo")},
-                         index=pd.Index(sim.individual.index, name="lesion_id"))
+    table = pd.DataFrame(
+        {"organ": organ, "group": np.where(tar, "TAR", "chemo")}, index=pd.Index(sim.individual.index, name="lesion_id")
+    )
     return _measurable_baseline(sim.measurements), table
 
 
@@ -53,8 +54,9 @@ def data():
 @pytest.fixture(scope="module")
 def covariate_fit(data):
     measurements, table = data
-    return SAEM(covariates=DESIGN, references=REFERENCES, n_iter=(200, 80), random_state=5,
-                verbose=False).fit(measurements, covariate_table=table)
+    return SAEM(covariates=DESIGN, references=REFERENCES, n_iter=(200, 80), random_state=5, verbose=False).fit(
+        measurements, covariate_table=table
+    )
 
 
 def test_recovers_known_covariate_effects(covariate_fit):
@@ -89,7 +91,8 @@ def test_typical_values_and_predictions_follow_the_covariates(data, covariate_fi
     assert typical.loc[liver_chemo, "Kg"] == pytest.approx(covariate_fit.population["Kg"])
     beta = covariate_fit.coefficients.set_index("term")["estimate"]
     assert np.log(typical.loc[lung_chemo, "Kg"] / typical.loc[liver_chemo, "Kg"]) == pytest.approx(
-        beta["beta_Kg_organ[lung]"])
+        beta["beta_Kg_organ[lung]"]
+    )
     assert covariate_fit.n_parameters == 12 + 3 + 1
     assert covariate_fit.to_dict()["coefficients"][0]["term"] == "mu_Kd"
 
@@ -99,8 +102,9 @@ def test_zero_effects_give_the_no_covariate_fit():
     zero = {p: {"lung": 0.0, "node": 0.0, "TAR": 0.0} for p in EFFECTS}
     measurements, table = simulate(1200, seed=21, effects=zero)
     plain = SAEM(n_iter=(150, 60), random_state=9, verbose=False).fit(measurements)
-    with_covariates = SAEM(covariates={"Kg": ["organ"], "F": ["group"]}, n_iter=(150, 60), random_state=9,
-                           verbose=False).fit(measurements, covariate_table=table)
+    with_covariates = SAEM(
+        covariates={"Kg": ["organ"], "F": ["group"]}, n_iter=(150, 60), random_state=9, verbose=False
+    ).fit(measurements, covariate_table=table)
     coefficients = with_covariates.coefficients
     betas = coefficients[coefficients["covariate"] != "(intercept)"]
     assert (betas["estimate"].abs() < 3.0 * betas["se"]).all(), betas
@@ -124,24 +128,29 @@ def test_covariates_may_come_from_the_measurement_table(data):
     measurements, table = data
     subset = measurements[measurements["lesion_id"].isin(table.index[:300])]
     long = subset.merge(table, left_on="lesion_id", right_index=True)
-    from_long = SAEM(covariates={"Kg": ["organ"]}, n_iter=(20, 5), n_is_samples=0, random_state=1,
-                     verbose=False).fit(long)
-    from_table = SAEM(covariates={"Kg": ["organ"]}, n_iter=(20, 5), n_is_samples=0, random_state=1,
-                      verbose=False).fit(subset, covariate_table=table)
+    from_long = SAEM(covariates={"Kg": ["organ"]}, n_iter=(20, 5), n_is_samples=0, random_state=1, verbose=False).fit(
+        long
+    )
+    from_table = SAEM(covariates={"Kg": ["organ"]}, n_iter=(20, 5), n_is_samples=0, random_state=1, verbose=False).fit(
+        subset, covariate_table=table
+    )
     assert from_long.population == from_table.population
 
 
-@pytest.mark.parametrize("covariates, references, table_change, message", [
-    ({"Kx": ["organ"]}, None, None, "parameter(s) ['Kx'] are not estimated"),
-    ({"Kg": "organ"}, None, None, "must be a list of column names"),
-    ({"Kg": ["site"]}, None, None, "no column(s) ['site']"),
-    ({"Kg": ["organ"]}, {"organ": "brain"}, None, "'brain' is not a level of column 'organ'"),
-    ({"Kg": ["organ"]}, {"group": "chemo"}, None, "no parameter uses"),
-    ({"Kg": ["organ"]}, None, "missing", "column 'organ': missing value for lesion(s)"),
-    ({"Kg": ["organ"]}, None, "drop", "no row for 1 lesion(s)"),
-    ({"Kg": ["organ"]}, None, "single", "a single level"),
-    ({"Kg": ["organ", "organ_copy"]}, None, "copy", "not identifiable"),
-])
+@pytest.mark.parametrize(
+    "covariates, references, table_change, message",
+    [
+        ({"Kx": ["organ"]}, None, None, "parameter(s) ['Kx'] are not estimated"),
+        ({"Kg": "organ"}, None, None, "must be a list of column names"),
+        ({"Kg": ["site"]}, None, None, "no column(s) ['site']"),
+        ({"Kg": ["organ"]}, {"organ": "brain"}, None, "'brain' is not a level of column 'organ'"),
+        ({"Kg": ["organ"]}, {"group": "chemo"}, None, "no parameter uses"),
+        ({"Kg": ["organ"]}, None, "missing", "column 'organ': missing value for lesion(s)"),
+        ({"Kg": ["organ"]}, None, "drop", "no row for 1 lesion(s)"),
+        ({"Kg": ["organ"]}, None, "single", "a single level"),
+        ({"Kg": ["organ", "organ_copy"]}, None, "copy", "not identifiable"),
+    ],
+)
 def test_bad_design_names_the_problem(data, covariates, references, table_change, message):
     measurements, table = data
     ids = pd.Index(measurements["lesion_id"].unique()[:50], name="lesion_id")

@@ -20,8 +20,9 @@ def test_covariate_effects_are_unbiased_and_their_intervals_cover_the_truth():
     errors, ses, hits = {}, {}, {}
     for rep in range(n_rep):
         measurements, table = simulate(800, seed=500 + 7 * rep)
-        fit = SAEM(covariates=DESIGN, references=REFERENCES, random_state=rep, n_is_samples=0,
-                   verbose=False).fit(measurements, covariate_table=table)
+        fit = SAEM(covariates=DESIGN, references=REFERENCES, random_state=rep, n_is_samples=0, verbose=False).fit(
+            measurements, covariate_table=table
+        )
         for row in fit.coefficients.itertuples():
             truth = true_coefficient(row.term, row.parameter)
             errors.setdefault(row.term, []).append(row.estimate - truth)

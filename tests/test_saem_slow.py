@@ -56,8 +56,9 @@ def test_importance_sampling_loglik_matches_quadrature_with_v0_estimated():
     lesions = list(n_censored[n_censored >= 2].index[:2]) + list(n_censored[n_censored == 0].index[:2])
     subset = df[df["id"].isin(lesions)]
     params = GrowthParameters(population=pop, omega=omega, b=b)
-    is_total = SAEM(estimate_v0=True, verbose=False, **TGI_COLUMNS).loglik(subset, params, n_samples=2**20,
-                                                                            random_state=0)
+    is_total = SAEM(estimate_v0=True, verbose=False, **TGI_COLUMNS).loglik(
+        subset, params, n_samples=2**20, random_state=0
+    )
     names = ("V0", "Kd", "F", "Kg")
     mu = np.array([np.log(pop["V0"]), np.log(pop["Kd"]), np.log(pop["F"] / (1 - pop["F"])), np.log(pop["Kg"])])
     om = np.array([omega[p] for p in names])
@@ -67,8 +68,12 @@ def test_importance_sampling_loglik_matches_quadrature_with_v0_estimated():
 
         def log_post(phi, t=t, y=y, c=c):
             with np.errstate(all="ignore"):
-                v0, kd, f, kg = (np.exp(phi[..., 0:1]), np.exp(phi[..., 1:2]), expit(phi[..., 2:3]),
-                                 np.exp(phi[..., 3:4]))
+                v0, kd, f, kg = (
+                    np.exp(phi[..., 0:1]),
+                    np.exp(phi[..., 1:2]),
+                    expit(phi[..., 2:3]),
+                    np.exp(phi[..., 3:4]),
+                )
                 pred = v0 * (f * np.exp(kg * t) + (1 - f) * np.exp(-kd * t))
                 z = (y - pred) / (b * pred)
                 ll = np.where(c, log_ndtr(z), -0.5 * np.log(2 * np.pi) - np.log(b * pred) - 0.5 * z * z).sum(-1)
@@ -81,14 +86,29 @@ def test_importance_sampling_loglik_matches_quadrature_with_v0_estimated():
 
         mode = minimize(neg, mu, method="BFGS", options={"gtol": 1e-9}).x
         eye = np.eye(4) * 1e-4
-        hess = np.array([[(neg(mode + eye[i] + eye[j]) - neg(mode + eye[i] - eye[j]) - neg(mode - eye[i] + eye[j])
-                           + neg(mode - eye[i] - eye[j])) / 4e-8 for j in range(4)] for i in range(4)])
+        hess = np.array(
+            [
+                [
+                    (
+                        neg(mode + eye[i] + eye[j])
+                        - neg(mode + eye[i] - eye[j])
+                        - neg(mode - eye[i] + eye[j])
+                        + neg(mode - eye[i] - eye[j])
+                    )
+                    / 4e-8
+                    for j in range(4)
+                ]
+                for i in range(4)
+            ]
+        )
         chol = np.linalg.cholesky(np.linalg.inv(hess))
         v = np.arange(-10.0, 10.0 + 0.175, 0.35)
         u, log_w1 = 2 * np.sinh(v / 2), np.log(0.35 * np.cosh(v / 2))
         inner = np.stack(np.meshgrid(u, u, u, indexing="ij"), -1).reshape(-1, 3)
         inner_w = np.stack(np.meshgrid(log_w1, log_w1, log_w1, indexing="ij"), -1).reshape(-1, 3).sum(1)
-        parts = [logsumexp(log_post(mode + np.column_stack([np.full(len(inner), u0), inner]) @ chol.T)
-                           + inner_w + w0) for u0, w0 in zip(u, log_w1)]
+        parts = [
+            logsumexp(log_post(mode + np.column_stack([np.full(len(inner), u0), inner]) @ chol.T) + inner_w + w0)
+            for u0, w0 in zip(u, log_w1)
+        ]
         quad_total += logsumexp(parts) + np.log(np.linalg.det(chol))
     assert is_total == pytest.approx(quad_total, abs=2e-3)

@@ -5,14 +5,14 @@ Every case edits the hand-made cohort of tests/sdtm_factory.py (rows are numbere
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 import pytest
-import sdtm_factory as factory
 
+import sdtm_factory as factory
 from lesionmap.io import SDTMError, read_sdtm
 
 
@@ -95,119 +95,160 @@ def conflicting_supptr(domains):
     return domains
 
 
-UNKNOWN_TUMSTATE = ("unknown TUMSTATE value (expected ABSENT, PRESENT, UNEQUIVOCAL PROGRESSION, NOT EVALUABLE, or a "
-                    "lesion status CR, PR, SD, NON-CR/NON-PD, PD)")
+UNKNOWN_TUMSTATE = (
+    "unknown TUMSTATE value (expected ABSENT, PRESENT, UNEQUIVOCAL PROGRESSION, NOT EVALUABLE, or a "
+    "lesion status CR, PR, SD, NON-CR/NON-PD, PD)"
+)
 
 CASES = {
     "missing domain file": Case(
-        without_tr, "tr: missing domain file: expected tr.xpt, tr.sas7bdat, tr.csv or tr.parquet in {folder}"),
+        without_tr, "tr: missing domain file: expected tr.xpt, tr.sas7bdat, tr.csv or tr.parquet in {folder}"
+    ),
     "unknown file format": Case(
         message="dm.json: unknown file format '.json' (the reader reads .xpt, .sas7bdat, .csv, .parquet)",
-        after_write=rename_dm_to_json),
+        after_write=rename_dm_to_json,
+    ),
     "two files for one domain": Case(
-        message="dm.csv: domain DM is given twice (dm.csv, dm.parquet): keep one file", after_write=add_dm_parquet),
+        message="dm.csv: domain DM is given twice (dm.csv, dm.parquet): keep one file", after_write=add_dm_parquet
+    ),
     "missing required column": Case(
-        drop("tr", columns=["TRTESTCD"]), "tr.csv, column TRTESTCD: missing required column TRTESTCD in domain TR"),
+        drop("tr", columns=["TRTESTCD"]), "tr.csv, column TRTESTCD: missing required column TRTESTCD in domain TR"
+    ),
     "no study day or date column": Case(
         drop("tu", columns=["TUDY", "TUDTC"]),
-        "tu.csv, column TUDY: missing required column: domain TU needs TUDY or TUDTC"),
+        "tu.csv, column TUDY: missing required column: domain TU needs TUDY or TUDTC",
+    ),
     "duplicate USUBJID in DM": Case(
-        append_copy("dm", 1), "dm.csv, column USUBJID, rows 2, 6: duplicate USUBJID in DM: each patient must have "
-                              "exactly one record (got 'S1-001')"),
+        append_copy("dm", 1),
+        "dm.csv, column USUBJID, rows 2, 6: duplicate USUBJID in DM: each patient must have "
+        "exactly one record (got 'S1-001')",
+    ),
     "unknown SEX": Case(edit("dm", 2, "SEX", "X"), "dm.csv, column SEX, row 3: SEX must be M, F or U (got 'X')"),
     "unknown TULOC": Case(
         then(edit("tu", 1, "TULOC", "LYMPH NODE, LEFT"), edit("tu", 5, "TULOC", "Mars")),
         "tu.csv, column TULOC, rows 2, 6: unknown TULOC values (not in the site map): 'LYMPH NODE, LEFT', 'Mars'; "
-        "add them to site_map in the map file, or read with unknown_location='other'"),
+        "add them to site_map in the map file, or read with unknown_location='other'",
+    ),
     "unknown TUORRES lesion kind": Case(
         edit("tu", 2, "TUORRES", "MAYBE"),
-        "tu.csv, column TUORRES, row 3: unknown lesion kind: TUORRES must be TARGET, NON-TARGET or NEW (got 'MAYBE')"),
+        "tu.csv, column TUORRES, row 3: unknown lesion kind: TUORRES must be TARGET, NON-TARGET or NEW (got 'MAYBE')",
+    ),
     "lesion identified twice in TU": Case(
-        append_copy("tu", 0), "tu.csv, column TULNKID, rows 1, 9: the lesion is identified twice (USUBJID + TULNKID "
-                              "must be unique in TU) (got 'S1-001/T01')"),
+        append_copy("tu", 0),
+        "tu.csv, column TULNKID, rows 1, 9: the lesion is identified twice (USUBJID + TULNKID "
+        "must be unique in TU) (got 'S1-001/T01')",
+    ),
     "TU patient not in DM": Case(
-        edit("tu", 7, "USUBJID", "S9-999"), "tu.csv, column USUBJID, row 8: the patient is not in DM (got 'S9-999')"),
+        edit("tu", 7, "USUBJID", "S9-999"), "tu.csv, column USUBJID, row 8: the patient is not in DM (got 'S9-999')"
+    ),
     "TR record for a lesion not in TU": Case(
-        edit("tr", 0, "TRLNKID", "T99"), "tr.csv, column TRLNKID, row 1: a TR record must link to a lesion identified "
-                                         "in TU (USUBJID + TRLNKID not found in TU) (got 'S1-001/T99')"),
+        edit("tr", 0, "TRLNKID", "T99"),
+        "tr.csv, column TRLNKID, row 1: a TR record must link to a lesion identified "
+        "in TU (USUBJID + TRLNKID not found in TU) (got 'S1-001/T99')",
+    ),
     "negative diameter": Case(
         edit("tr", [5, 12], "TRSTRESN", -3.0),
         "tr.csv, column TRSTRESN, rows 6, 13: a target-lesion diameter must be a non-negative number (got -3.0)",
-        fmt="xpt"),
+        fmt="xpt",
+    ),
     "diameter that is not a number": Case(
-        edit("tr", 5, "TRSTRESN", "twenty"), "tr.csv, column TRSTRESN, row 6: TRSTRESN must be a number (mm) "
-                                             "(got 'twenty')"),
+        edit("tr", 5, "TRSTRESN", "twenty"),
+        "tr.csv, column TRSTRESN, row 6: TRSTRESN must be a number (mm) (got 'twenty')",
+    ),
     "text result that is not a known text result": Case(
         edit("tr", 5, ["TRORRES", "TRSTRESC", "TRSTRESN"], ["BIG", "BIG", np.nan]),
         "tr.csv, column TRSTRESC, row 6: a target-lesion result must be a number or a known text result "
-        "(TOO SMALL TO MEASURE, NOT EVALUABLE, NE) (got 'BIG')"),
+        "(TOO SMALL TO MEASURE, NOT EVALUABLE, NE) (got 'BIG')",
+    ),
     "numeric text without TRSTRESN": Case(
         edit("tr", 5, "TRSTRESN", np.nan),
-        "tr.csv, column TRSTRESC, row 6: a numeric result must also be given in TRSTRESN (got '20')"),
+        "tr.csv, column TRSTRESC, row 6: a numeric result must also be given in TRSTRESN (got '20')",
+    ),
     "missing result that is not NOT DONE": Case(
         edit("tr", 5, ["TRORRES", "TRSTRESC", "TRSTRESN"], ["", "", np.nan]),
         "tr.csv, column TRSTRESN, row 6: the result is missing: a record that is not NOT DONE needs a diameter or a "
-        "text result"),
+        "text result",
+    ),
     "unknown TUMSTATE value": Case(
         edit("tr", 3, ["TRORRES", "TRSTRESC"], "GONE"),
-        f"tr.csv, column TRSTRESC, row 4: {UNKNOWN_TUMSTATE} (got 'GONE')"),
+        f"tr.csv, column TRSTRESC, row 4: {UNKNOWN_TUMSTATE} (got 'GONE')",
+    ),
     "unknown TRSTAT": Case(
-        edit("tr", 19, "TRSTAT", "SKIPPED"), "tr.csv, column TRSTAT, row 20: TRSTAT must be blank or NOT DONE "
-                                             "(got 'SKIPPED')"),
+        edit("tr", 19, "TRSTAT", "SKIPPED"),
+        "tr.csv, column TRSTAT, row 20: TRSTAT must be blank or NOT DONE (got 'SKIPPED')",
+    ),
     "duplicate measurement for a lesion, day and evaluator": Case(
         append_copy("tr", 0, TRSTRESN=29.0, TRORRES="29", TRSTRESC="29"),
         "tr.csv, column TRDY, rows 1, 26: duplicate measurement: the lesion has two size results on the same day by "
-        "the chosen evaluator (got 'S1-001/T01')"),
+        "the chosen evaluator (got 'S1-001/T01')",
+    ),
     "study day 0": Case(
-        edit("tr", 0, "TRDY", 0.0), "tr.csv, column TRDY, row 1: a study day must be a whole number other than 0 (SDTM "
-                                    "has no day 0) (got 0.0)", fmt="parquet"),
+        edit("tr", 0, "TRDY", 0.0),
+        "tr.csv, column TRDY, row 1: a study day must be a whole number other than 0 (SDTM has no day 0) (got 0.0)",
+        fmt="parquet",
+    ),
     "no study day and no date": Case(
         edit("tr", 0, ["TRDY", "TRDTC"], [np.nan, ""]),
-        "tr.csv, column TRDY, row 1: the record has neither a study day (TRDY) nor a date (TRDTC)"),
+        "tr.csv, column TRDY, row 1: the record has neither a study day (TRDY) nor a date (TRDTC)",
+    ),
     "unparseable date": Case(
         then(factory.dates_only, edit("tr", 0, "TRDTC", "2020-13-45")),
         "tr.csv, column TRDTC, row 1: unparseable date: expected an ISO 8601 date YYYY-MM-DD, or YYYY-MM (imputed to "
-        "the 1st) (got '2020-13-45')"),
+        "the 1st) (got '2020-13-45')",
+    ),
     "a year alone for a date": Case(
         then(factory.dates_only, edit("tr", 0, "TRDTC", "2020")),
         "tr.csv, column TRDTC, row 1: unparseable date: expected an ISO 8601 date YYYY-MM-DD, or YYYY-MM (imputed to "
-        "the 1st) (got '2020')"),
+        "the 1st) (got '2020')",
+    ),
     "missing RFSTDTC with dates only": Case(
         then(factory.dates_only, edit("dm", 1, "RFSTDTC", "")),
         "dm.csv, column RFSTDTC, row 2: the first-dose date is missing, but tu.csv dates this patient's records by "
-        "TUDTC only: study days cannot be computed (got 'S1-001')"),
+        "TUDTC only: study days cannot be computed (got 'S1-001')",
+    ),
     "SUPPDM LINE not 1 or 2": Case(
         edit("suppdm", 2, "QVAL", "3"),
-        "suppdm.csv, column QVAL, row 3: LINE (line of therapy) must be 1 or 2 (got '3')"),
+        "suppdm.csv, column QVAL, row 3: LINE (line of therapy) must be 1 or 2 (got '3')",
+    ),
     "SUPPDM PRSURG not Y or N": Case(
         edit("suppdm", 3, "QVAL", "MAYBE"),
-        "suppdm.csv, column QVAL, row 4: PRSURG (prior surgery) must be Y or N (got 'MAYBE')"),
+        "suppdm.csv, column QVAL, row 4: PRSURG (prior surgery) must be Y or N (got 'MAYBE')",
+    ),
     "SUPPDM BMI out of range": Case(
         edit("suppdm", 0, "QVAL", "2450"),
-        "suppdm.csv, column QVAL, row 1: BMI (body-mass index) must be a positive number below 1000 (got 2450.0)"),
+        "suppdm.csv, column QVAL, row 1: BMI (body-mass index) must be a positive number below 1000 (got 2450.0)",
+    ),
     "ADTTE CNSR not 0 or 1": Case(
-        edit("adtte", 1, "CNSR", 2.0),
-        "adtte.csv, column CNSR, row 2: CNSR must be 0 (event) or 1 (censored) (got 2.0)"),
+        edit("adtte", 1, "CNSR", 2.0), "adtte.csv, column CNSR, row 2: CNSR must be 0 (event) or 1 (censored) (got 2.0)"
+    ),
     "no OS for an analysed patient": Case(
-        drop("adtte", rows=[3]), "dm.csv, column USUBJID, row 1: the patient has no OS record in adtte.csv "
-                                 "(got 'S1-002')"),
+        drop("adtte", rows=[3]),
+        "dm.csv, column USUBJID, row 1: the patient has no OS record in adtte.csv (got 'S1-002')",
+    ),
     "unknown overall response": Case(
         edit("rs", 0, ["RSORRES", "RSSTRESC"], "GOOD"),
         "rs.csv, column RSSTRESC, row 1: an overall response must be CR, PR, SD, PD, NE (or NON-CR/NON-PD) "
-        "(got 'GOOD')"),
+        "(got 'GOOD')",
+    ),
     "no record by the chosen evaluator": Case(
         message="tr.csv, column TREVAL: no record is by the evaluator 'CENTRAL READER': choose another evaluator "
-                "(the map's 'evaluator', --evaluator, or read_sdtm(evaluator=...)) (got 'INDEPENDENT ASSESSOR', "
-                "'INVESTIGATOR')",
-        options={"evaluator": "CENTRAL READER"}),
+        "(the map's 'evaluator', --evaluator, or read_sdtm(evaluator=...)) (got 'INDEPENDENT ASSESSOR', "
+        "'INVESTIGATOR')",
+        options={"evaluator": "CENTRAL READER"},
+    ),
     "two locations for a lesion in SUPPTR": Case(
-        conflicting_supptr, "supptr.csv, column QVAL, rows 1, 10: the lesion has two different locations in SUPPTR "
-                            "(read with location_conflicts='first' to take the identification record's) "
-                            "(got 'Liver', 'LUNG')", options={"location_conflicts": "error"}),
+        conflicting_supptr,
+        "supptr.csv, column QVAL, rows 1, 10: the lesion has two different locations in SUPPTR "
+        "(read with location_conflicts='first' to take the identification record's) "
+        "(got 'Liver', 'LUNG')",
+        options={"location_conflicts": "error"},
+    ),
     "unreadable XPT file": Case(
-        message="tr.xpt: cannot be read as SAS transport (XPT): ", fmt="xpt", after_write=corrupt_tr),
+        message="tr.xpt: cannot be read as SAS transport (XPT): ", fmt="xpt", after_write=corrupt_tr
+    ),
     "unreadable SAS dataset": Case(
-        message="tr.sas7bdat: cannot be read as SAS dataset: ", after_write=garbage_sas_dataset),
+        message="tr.sas7bdat: cannot be read as SAS dataset: ", after_write=garbage_sas_dataset
+    ),
 }
 
 
@@ -237,8 +278,9 @@ def test_the_error_carries_its_parts(tmp_path):
 
 def test_long_row_lists_are_summarised():
     error = SDTMError("tr.xpt", "TRSTRESN", range(1, 31), "a rule", got=[-1.0] * 30)
-    assert str(error) == ("tr.xpt, column TRSTRESN, rows 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, ... (30 in all): a rule "
-                          "(got -1.0)")
+    assert str(error) == (
+        "tr.xpt, column TRSTRESN, rows 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, ... (30 in all): a rule (got -1.0)"
+    )
 
 
 def test_a_missing_folder_is_named(tmp_path):

@@ -16,15 +16,20 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import sdtm_factory as factory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import sdtm_factory as factory
 from lesionmap.io import SDTMError, read_sdtm
 from lesionmap.io.files import csv_encoding
 
-settings.register_profile("sdtm-fuzz", max_examples=40, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile(
+    "sdtm-fuzz",
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
 
 def with_deaths(domains: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """DM with a death date to the month (S1-001) and a death flag without a date (S1-002)."""
@@ -38,12 +43,42 @@ BASES = {
     "study days": factory.build_domains,
     "dates only": lambda: factory.dates_only(factory.build_domains()),
     "SUPPTR locations by TRSEQ": lambda: factory.locations_in_supptr(factory.build_domains(), idvar="TRSEQ"),
-    "no SUPPDM, no ADTTE": lambda: with_deaths({name: frame for name, frame in factory.build_domains().items()
-                                                if name not in ("suppdm", "adtte")}),
+    "no SUPPDM, no ADTTE": lambda: with_deaths(
+        {name: frame for name, frame in factory.build_domains().items() if name not in ("suppdm", "adtte")}
+    ),
 }
-CELL_VALUES = ["", "abc", "NaN", "-1", "0", "1e400", "1e308", "-1e308", "2020-02-30", "2020-13-01", "9999-99-99",
-               "2020", "2020-1", "2020-01", "2020-01-01T25:61", "x" * 300, "LIVER", "PD", "Y", "NOT DONE", "TARGET",
-               "\u00e9\u00e8", "12.5", "3.0", "S9-999", "T99", " 001 ", float("inf"), -3.5, 2.0**60]
+CELL_VALUES = [
+    "",
+    "abc",
+    "NaN",
+    "-1",
+    "0",
+    "1e400",
+    "1e308",
+    "-1e308",
+    "2020-02-30",
+    "2020-13-01",
+    "9999-99-99",
+    "2020",
+    "2020-1",
+    "2020-01",
+    "2020-01-01T25:61",
+    "x" * 300,
+    "LIVER",
+    "PD",
+    "Y",
+    "NOT DONE",
+    "TARGET",
+    "\u00e9\u00e8",
+    "12.5",
+    "3.0",
+    "S9-999",
+    "T99",
+    " 001 ",
+    float("inf"),
+    -3.5,
+    2.0**60,
+]
 ENCODINGS = ["utf-16", "latin-1"]
 
 
@@ -52,10 +87,34 @@ def mutations(draw):
     """A base cohort and a list of (kind, domain, details) mutations."""
     base = draw(st.sampled_from(sorted(BASES)))
     domains = sorted(BASES[base]())
-    kinds = st.sampled_from(["drop column", "rename column", "cell", "duplicate row", "orphan", "drop domain",
-                             "empty file", "header only", "encoding", "random bytes", "lower-case columns"])
-    steps = draw(st.lists(st.tuples(kinds, st.sampled_from(domains), st.integers(0, 10_000),
-                                    st.integers(0, 10_000), st.sampled_from(CELL_VALUES)), min_size=1, max_size=3))
+    kinds = st.sampled_from(
+        [
+            "drop column",
+            "rename column",
+            "cell",
+            "duplicate row",
+            "orphan",
+            "drop domain",
+            "empty file",
+            "header only",
+            "encoding",
+            "random bytes",
+            "lower-case columns",
+        ]
+    )
+    steps = draw(
+        st.lists(
+            st.tuples(
+                kinds,
+                st.sampled_from(domains),
+                st.integers(0, 10_000),
+                st.integers(0, 10_000),
+                st.sampled_from(CELL_VALUES),
+            ),
+            min_size=1,
+            max_size=3,
+        )
+    )
     fmt = draw(st.sampled_from(["csv", "csv", "parquet", "xpt"]))
     return base, steps, fmt
 
@@ -162,8 +221,9 @@ def check_read(data, folder: Path, domains: dict[str, pd.DataFrame]) -> None:
     tr_rows = records_in(folder, "tr", domains)
     counted = sum(count for reason, count in data.report["set_aside"].items() if reason.startswith("TR "))
     excluded = data.report["excluded_records"]
-    used = (len(data.measurements) + len(data.lesion_status) + excluded["target measurements"]
-            + excluded["lesion statuses"])
+    used = (
+        len(data.measurements) + len(data.lesion_status) + excluded["target measurements"] + excluded["lesion statuses"]
+    )
     assert used + counted == tr_rows
     consort = data.report["consort"]
     dm_rows = records_in(folder, "dm", domains)

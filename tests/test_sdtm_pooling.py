@@ -12,11 +12,24 @@ from lesionmap.cli import main
 def pooled_build(tmp_path_factory):
     root = tmp_path_factory.mktemp("two-trials")
     for name, seed in (("first", 1), ("second", 2)):
-        assert main(["simulate", "mcrc", str(root / name), "--n-patients", "60", "--seed", str(seed),
-                     "--format", "csv"]) == 0
+        assert (
+            main(["simulate", "mcrc", str(root / name), "--n-patients", "60", "--seed", str(seed), "--format", "csv"])
+            == 0
+        )
     build_dir = tmp_path_factory.mktemp("pooled-build")
-    status = main(["build", "--cohort", str(root / "first"), str(root / "second"), "--chapters", "01", "--no-html",
-                   "--build-dir", str(build_dir)])
+    status = main(
+        [
+            "build",
+            "--cohort",
+            str(root / "first"),
+            str(root / "second"),
+            "--chapters",
+            "01",
+            "--no-html",
+            "--build-dir",
+            str(build_dir),
+        ]
+    )
     return root, build_dir, status
 
 

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pandera.errors
 import pytest
-import sdtm_factory as factory
 import yaml
 
+import sdtm_factory as factory
 from lesionmap import tables as contract
 from lesionmap.io import AnalysisData, MappingError, TableLinkError, load_mapping, read_sdtm, validate_tables
 from lesionmap.io.sitemap import DEFAULT_MAP_FILE, mapping_from_dict
@@ -67,16 +67,21 @@ def test_every_tr_record_is_used_or_counted(tmp_path):
     data = read(factory.build_domains(), tmp_path)
     tr_counts = sum(count for reason, count in data.report["set_aside"].items() if reason.startswith("TR "))
     excluded = data.report["excluded_records"]
-    used = (len(data.measurements) + len(data.lesion_status) + excluded["target measurements"]
-            + excluded["lesion statuses"])
+    used = (
+        len(data.measurements) + len(data.lesion_status) + excluded["target measurements"] + excluded["lesion statuses"]
+    )
     assert used + tr_counts == len(factory.build_domains()["tr"])
 
 
 def test_consort_and_report_are_json_ready(tmp_path):
     data = read(factory.build_domains(), tmp_path)
     assert data.consort() == {
-        "screened": 5, "excluded": {contract.EXCLUSION_RULES[0]: 1, contract.EXCLUSION_RULES[1]: 2}, "analysed": 2,
-        "lesions": {"target": 3, "non-target": 2, "new": 1}, "measurements": 8, "lesion_statuses": 5,
+        "screened": 5,
+        "excluded": {contract.EXCLUSION_RULES[0]: 1, contract.EXCLUSION_RULES[1]: 2},
+        "analysed": 2,
+        "lesions": {"target": 3, "non-target": 2, "new": 1},
+        "measurements": 8,
+        "lesion_statuses": 5,
     }
     assert json.loads(json.dumps(data.report))["consort"]["analysed"] == 2
     counts = data.report_counts()
@@ -146,12 +151,15 @@ def test_tu_records_of_another_evaluator_are_set_aside(tmp_path):
 def test_records_the_analysis_does_not_use_are_counted_not_kept(tmp_path):
     domains = factory.build_domains()
     tr = domains["tr"]
-    extra = pd.concat([
-        tr.iloc[[0]].assign(TRTESTCD="LPERP", TRSTRESN=20.0),        # short axis of a liver lesion
-        tr.iloc[[3]].assign(TRTESTCD="LDIAM", TRSTRESN=9.0),         # a diameter of a non-target lesion
-        tr.iloc[[0]].assign(TRTESTCD="TUMSTATE", TRORRES="PRESENT", TRSTRESC="PRESENT", TRSTRESN=np.nan),
-        tr.iloc[[12]].assign(TRDY=20.0, TRORRES="NE", TRSTRESC="NE", TRSTRESN=np.nan),  # target NOT EVALUABLE
-    ], ignore_index=True)
+    extra = pd.concat(
+        [
+            tr.iloc[[0]].assign(TRTESTCD="LPERP", TRSTRESN=20.0),  # short axis of a liver lesion
+            tr.iloc[[3]].assign(TRTESTCD="LDIAM", TRSTRESN=9.0),  # a diameter of a non-target lesion
+            tr.iloc[[0]].assign(TRTESTCD="TUMSTATE", TRORRES="PRESENT", TRSTRESC="PRESENT", TRSTRESN=np.nan),
+            tr.iloc[[12]].assign(TRDY=20.0, TRORRES="NE", TRSTRESC="NE", TRSTRESN=np.nan),  # target NOT EVALUABLE
+        ],
+        ignore_index=True,
+    )
     domains["tr"] = pd.concat([tr, extra], ignore_index=True)
     data = read(domains, tmp_path)
     assert_tables(data, factory.expected_tables())
@@ -165,10 +173,10 @@ def test_records_the_analysis_does_not_use_are_counted_not_kept(tmp_path):
 def test_text_results_statuses_and_responses_written_other_ways(tmp_path):
     domains = factory.build_domains()
     tr, rs = domains["tr"], domains["rs"]
-    tr.loc[8, "TRSTRESC"] = ""                                    # TOO SMALL TO MEASURE in TRORRES only
-    tr.loc[[3, 7], ["TRORRES", "TRSTRESC"]] = "non-cr/non-pd"     # a status written directly, in lower case
+    tr.loc[8, "TRSTRESC"] = ""  # TOO SMALL TO MEASURE in TRORRES only
+    tr.loc[[3, 7], ["TRORRES", "TRSTRESC"]] = "non-cr/non-pd"  # a status written directly, in lower case
     tr.loc[11, ["TRORRES", "TRSTRESC"]] = "PD"
-    rs.loc[4, ["RSORRES", "RSSTRESC"]] = "NON-CR/NON-PD"          # RECIST counts it as stable disease
+    rs.loc[4, ["RSORRES", "RSSTRESC"]] = "NON-CR/NON-PD"  # RECIST counts it as stable disease
     data = read(domains, tmp_path)
     expected = factory.expected_tables()
     expected["patients"].loc[1, "recist_bor"] = "SD"
@@ -259,20 +267,36 @@ def test_the_default_map_is_the_books_map():
     assert mapping.treatment_groups(["FOLFOX + avastin", "FOLFIRI"]).tolist() == ["TAR+Chemo", "Chemo alone"]
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    (lambda raw: raw.pop("nodal"), "sdtm_map.yaml, key nodal: is missing"),
-    (lambda raw: raw["site_map"]["lung"].append("LIVER"),
-     "sdtm_map.yaml, key site_map: the location 'LIVER' is listed under both 'liver' and 'lung'"),
-    (lambda raw: raw.update(nodal=["lymph nodes"]),
-     "sdtm_map.yaml, key nodal: names organ categories that site_map does not have: lymph nodes"),
-    (lambda raw: raw["supp_qualifiers"].update(ECOG="ecog"),
-     "sdtm_map.yaml, key supp_qualifiers: unknown patients columns ecog (choose from bmi, kras, line, prior_surgery)"),
-    (lambda raw: raw.update(diameter_tests={"longest": ["LDIAM"]}),
-     "sdtm_map.yaml, key diameter_tests: must map 'longest' and 'short_axis' to lists of TRTESTCD values"),
-    (lambda raw: raw.update(state_tests=["LDIAM"]), "sdtm_map.yaml, key diameter_tests: the TRTESTCD LDIAM is listed twice"),
-    (lambda raw: raw["arm_map"].update(targeted_words=[]),
-     "sdtm_map.yaml, key arm_map.targeted_words: must be a non-empty list of text values"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda raw: raw.pop("nodal"), "sdtm_map.yaml, key nodal: is missing"),
+        (
+            lambda raw: raw["site_map"]["lung"].append("LIVER"),
+            "sdtm_map.yaml, key site_map: the location 'LIVER' is listed under both 'liver' and 'lung'",
+        ),
+        (
+            lambda raw: raw.update(nodal=["lymph nodes"]),
+            "sdtm_map.yaml, key nodal: names organ categories that site_map does not have: lymph nodes",
+        ),
+        (
+            lambda raw: raw["supp_qualifiers"].update(ECOG="ecog"),
+            "sdtm_map.yaml, key supp_qualifiers: unknown patients columns ecog (choose from bmi, kras, line, prior_surgery)",
+        ),
+        (
+            lambda raw: raw.update(diameter_tests={"longest": ["LDIAM"]}),
+            "sdtm_map.yaml, key diameter_tests: must map 'longest' and 'short_axis' to lists of TRTESTCD values",
+        ),
+        (
+            lambda raw: raw.update(state_tests=["LDIAM"]),
+            "sdtm_map.yaml, key diameter_tests: the TRTESTCD LDIAM is listed twice",
+        ),
+        (
+            lambda raw: raw["arm_map"].update(targeted_words=[]),
+            "sdtm_map.yaml, key arm_map.targeted_words: must be a non-empty list of text values",
+        ),
+    ],
+)
 def test_a_malformed_map_names_its_key(change, message):
     raw = load_mapping_dict()
     change(raw)

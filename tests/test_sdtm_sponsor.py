@@ -13,8 +13,8 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-import sdtm_sponsor as sponsor
 
+import sdtm_sponsor as sponsor
 from lesionmap.cohort import load_spec, simulate, write_sdtm
 from lesionmap.io import SDTMError, read_sdtm
 from lesionmap.io.survival import derived_survival
@@ -47,7 +47,8 @@ def test_an_sdtm_only_package_reads_like_the_original(packages):
     assert set(data.patients["trial"]) == {sponsor.STUDY}
     notes = data.report["notes"]
     assert notes["lesions whose recorded locations disagree (the identification record's location kept)"] == len(
-        expected["conflicts"])
+        expected["conflicts"]
+    )
     assert data.report["set_aside"]["TR records by other evaluators"] > 0
     assert data.report["set_aside"]["TR records of other tests (not a diameter or status test of the map)"] == 0
 
@@ -95,9 +96,13 @@ def test_location_conflicts_can_be_an_error(packages):
 def test_derived_survival_by_hand():
     ids = pd.Index(["a", "b", "c", "d"])
     frame, counts = derived_survival(
-        ids, died=np.array([True, True, False, False]), death_day=np.array([300.0, np.nan, np.nan, np.nan]),
+        ids,
+        died=np.array([True, True, False, False]),
+        death_day=np.array([300.0, np.nan, np.nan, np.nan]),
         last_alive=pd.Series({"a": 250.0, "b": 120.0, "c": 400.0}),
-        progression_day=pd.Series({"a": 100.0, "c": 200.0}), last_assessment=pd.Series({"a": 100, "b": 56, "c": 390}))
+        progression_day=pd.Series({"a": 100.0, "c": 200.0}),
+        last_assessment=pd.Series({"a": 100, "b": 56, "c": 390}),
+    )
     assert frame["os_days"].tolist() == [300.0, 120.0, 400.0, 0.0]
     assert frame["os_event"].tolist() == [True, True, False, False]
     assert frame["pfs_days"].tolist() == [100.0, 120.0, 200.0, 0.0]
@@ -129,7 +134,8 @@ def test_two_trials_pool_with_ids_unique_per_folder(two_trials):
     assert by_trial["analysed"].sum() == len(pooled.patients)
     assert by_trial["screened"].sum() == pooled.report["consort"]["screened"]
     assert pooled.report["set_aside"]["TR records by other evaluators"] == sum(
-        part.report["set_aside"]["TR records by other evaluators"] for part in single)
+        part.report["set_aside"]["TR records by other evaluators"] for part in single
+    )
     folder_of_folders = read_sdtm(two_trials)
     pd.testing.assert_frame_equal(folder_of_folders.patients, pooled.patients)
 
@@ -141,8 +147,9 @@ def test_shared_patient_ids_are_prefixed_with_their_folder(two_trials, tmp_path)
     single = read_sdtm(copy)
     assert pooled.report["ids_prefixed"]
     assert len(pooled.patients) == 2 * len(single.patients) and pooled.patients["patient_id"].is_unique
-    assert set(pooled.lesions["lesion_id"]) == {f"{folder}:{lesion}" for folder in ("trial-a", "trial-a-again")
-                                                for lesion in single.lesions["lesion_id"]}
+    assert set(pooled.lesions["lesion_id"]) == {
+        f"{folder}:{lesion}" for folder in ("trial-a", "trial-a-again") for lesion in single.lesions["lesion_id"]
+    }
 
 
 def test_a_folder_given_twice_is_refused(two_trials):

@@ -21,8 +21,21 @@ REQUIRED = {
     "dm": {"STUDYID", "USUBJID", "RFSTDTC", "AGE", "SEX", "RACE", "ARM"},
     "suppdm": {"USUBJID", "QNAM", "QVAL"},
     "tu": {"USUBJID", "TULNKID", "TUORRES", "TULOC", "TUEVAL", "TUDY", "TUDTC"},
-    "tr": {"USUBJID", "TRLNKID", "TRTESTCD", "TRORRES", "TRSTRESC", "TRSTRESN", "TRSTAT", "TREVAL", "TREVALID",
-           "TRACPTFL", "VISITNUM", "TRDY", "TRDTC"},
+    "tr": {
+        "USUBJID",
+        "TRLNKID",
+        "TRTESTCD",
+        "TRORRES",
+        "TRSTRESC",
+        "TRSTRESN",
+        "TRSTAT",
+        "TREVAL",
+        "TREVALID",
+        "TRACPTFL",
+        "VISITNUM",
+        "TRDY",
+        "TRDTC",
+    },
     "rs": {"USUBJID", "RSTESTCD", "RSSTRESC", "RSEVAL", "VISITNUM", "RSDY", "RSDTC"},
     "adtte": {"USUBJID", "PARAMCD", "AVAL", "CNSR"},
 }
@@ -75,15 +88,25 @@ def tables_from_sdtm(files: dict) -> dict[str, pd.DataFrame]:
     baseline, last = tr.groupby("USUBJID")["day"].min(), tr.groupby("USUBJID")["day"].max()
     qualifiers = supp.pivot(index="USUBJID", columns="QNAM", values="QVAL")
     ids = dm["USUBJID"]
-    patients = pd.DataFrame({
-        "patient_id": ids, "trial": dm["STUDYID"], "arm": dm["ARM"],
-        "treatment_group": np.where([any(w in arm.upper() for w in words) for arm in dm["ARM"]], "TAR+Chemo", "Chemo alone"),
-        "line": ids.map(qualifiers["LINE"]).astype(np.int64), "age": dm["AGE"].astype(float), "sex": dm["SEX"],
-        "race": dm["RACE"], "bmi": ids.map(qualifiers["BMI"]).astype(float),
-        "kras": ids.map(qualifiers["KRAS"]).map({"WILD-TYPE": "wild-type", "MUTANT": "mutant"}).fillna("unknown"),
-        "prior_surgery": ids.map(qualifiers["PRSURG"]) == "Y",
-        "baseline_day": ids.map(baseline).astype(np.int64), "last_day": ids.map(last).astype(np.int64),
-    })
+    patients = pd.DataFrame(
+        {
+            "patient_id": ids,
+            "trial": dm["STUDYID"],
+            "arm": dm["ARM"],
+            "treatment_group": np.where(
+                [any(w in arm.upper() for w in words) for arm in dm["ARM"]], "TAR+Chemo", "Chemo alone"
+            ),
+            "line": ids.map(qualifiers["LINE"]).astype(np.int64),
+            "age": dm["AGE"].astype(float),
+            "sex": dm["SEX"],
+            "race": dm["RACE"],
+            "bmi": ids.map(qualifiers["BMI"]).astype(float),
+            "kras": ids.map(qualifiers["KRAS"]).map({"WILD-TYPE": "wild-type", "MUTANT": "mutant"}).fillna("unknown"),
+            "prior_surgery": ids.map(qualifiers["PRSURG"]) == "Y",
+            "baseline_day": ids.map(baseline).astype(np.int64),
+            "last_day": ids.map(last).astype(np.int64),
+        }
+    )
     for code in ("OS", "PFS"):
         rows = adtte[adtte["PARAMCD"] == code].set_index("USUBJID")
         patients[f"{code.lower()}_days"] = ids.map(rows["AVAL"]).astype(float)
@@ -93,30 +116,54 @@ def tables_from_sdtm(files: dict) -> dict[str, pd.DataFrame]:
     patients["recist_bor"] = ids.map(best).map(lambda i: contract.RECIST_RESPONSES[int(i)] if pd.notna(i) else "NE")
 
     sizes = done[done["TRTESTCD"].isin(["LDIAM", "LPERP"])]
-    volume, blq = contract.measured_volume(sizes["TRSTRESN"].to_numpy(float),
-                                           (sizes["TRORRES"] == "TOO SMALL TO MEASURE").to_numpy())
-    measurements = pd.DataFrame({"lesion_id": sizes["lesion_id"].to_numpy(), "patient_id": sizes["USUBJID"].to_numpy(),
-                                 "day": sizes["day"].to_numpy(), "diameter_mm": sizes["TRSTRESN"].to_numpy(float),
-                                 "volume_mm3": volume, "blq": blq})
+    volume, blq = contract.measured_volume(
+        sizes["TRSTRESN"].to_numpy(float), (sizes["TRORRES"] == "TOO SMALL TO MEASURE").to_numpy()
+    )
+    measurements = pd.DataFrame(
+        {
+            "lesion_id": sizes["lesion_id"].to_numpy(),
+            "patient_id": sizes["USUBJID"].to_numpy(),
+            "day": sizes["day"].to_numpy(),
+            "diameter_mm": sizes["TRSTRESN"].to_numpy(float),
+            "volume_mm3": volume,
+            "blq": blq,
+        }
+    )
     first_day = measurements["patient_id"].map(baseline)
-    per_lesion = measurements.assign(at_baseline=measurements["day"] == first_day, later=measurements["day"] > first_day)
+    per_lesion = measurements.assign(
+        at_baseline=measurements["day"] == first_day, later=measurements["day"] > first_day
+    )
     per_lesion = per_lesion.groupby(["patient_id", "lesion_id"])[["at_baseline", "later"]].any()
     longitudinal = set(per_lesion[per_lesion["at_baseline"] & per_lesion["later"]].index.get_level_values(0))
-    reason = np.where(patients["baseline_day"] < -84, contract.EXCLUSION_RULES[0],
-                      np.where(patients["patient_id"].isin(longitudinal), "", contract.EXCLUSION_RULES[1]))
+    reason = np.where(
+        patients["baseline_day"] < -84,
+        contract.EXCLUSION_RULES[0],
+        np.where(patients["patient_id"].isin(longitudinal), "", contract.EXCLUSION_RULES[1]),
+    )
     kept = set(patients["patient_id"][reason == ""])
 
     tu = tu[tu["USUBJID"].isin(kept)]
     organ = tu["TULOC"].str.strip().str.upper().map(organ_of)
-    lesions = pd.DataFrame({
-        "lesion_id": (tu["USUBJID"] + "/" + tu["TULNKID"]).to_numpy(), "patient_id": tu["USUBJID"].to_numpy(),
-        "kind": tu["TUORRES"].map({"TARGET": "target", "NON-TARGET": "non-target", "NEW": "new"}).to_numpy(),
-        "organ": organ.to_numpy(), "location": tu["TULOC"].to_numpy(), "nodal": organ.isin(site_map["nodal"]).to_numpy(),
-        "detected_day": analysis_day(tu["TUDY"]),
-    })
+    lesions = pd.DataFrame(
+        {
+            "lesion_id": (tu["USUBJID"] + "/" + tu["TULNKID"]).to_numpy(),
+            "patient_id": tu["USUBJID"].to_numpy(),
+            "kind": tu["TUORRES"].map({"TARGET": "target", "NON-TARGET": "non-target", "NEW": "new"}).to_numpy(),
+            "organ": organ.to_numpy(),
+            "location": tu["TULOC"].to_numpy(),
+            "nodal": organ.isin(site_map["nodal"]).to_numpy(),
+            "detected_day": analysis_day(tu["TUDY"]),
+        }
+    )
     states = done[(done["TRTESTCD"] == "TUMSTATE") & done["USUBJID"].isin(kept)]
-    status = pd.DataFrame({"lesion_id": states["lesion_id"].to_numpy(), "patient_id": states["USUBJID"].to_numpy(),
-                           "day": states["day"].to_numpy(), "status": states["TRORRES"].map(TUMSTATE).to_numpy()})
+    status = pd.DataFrame(
+        {
+            "lesion_id": states["lesion_id"].to_numpy(),
+            "patient_id": states["USUBJID"].to_numpy(),
+            "day": states["day"].to_numpy(),
+            "status": states["TRORRES"].map(TUMSTATE).to_numpy(),
+        }
+    )
 
     def tidy(frame, keys):
         return frame.sort_values(keys, kind="stable").reset_index(drop=True)
@@ -126,8 +173,12 @@ def tables_from_sdtm(files: dict) -> dict[str, pd.DataFrame]:
         "lesions": tidy(lesions, "lesion_id"),
         "measurements": tidy(measurements[measurements["patient_id"].isin(kept)], ["lesion_id", "day"]),
         "lesion_status": tidy(status, ["lesion_id", "day"]),
-        "exclusions": tidy(pd.DataFrame({"patient_id": patients["patient_id"][reason != ""].to_numpy(),
-                                         "reason": reason[reason != ""]}), "patient_id"),
+        "exclusions": tidy(
+            pd.DataFrame(
+                {"patient_id": patients["patient_id"][reason != ""].to_numpy(), "reason": reason[reason != ""]}
+            ),
+            "patient_id",
+        ),
     }
 
 
@@ -190,8 +241,10 @@ def test_two_evaluators_and_realistic_records(domains):
     numeric = pair["TRSTRESN"].notna() & pair["TRSTRESN_inv"].notna()
     differs = (pair.loc[numeric, "TRSTRESN"] != pair.loc[numeric, "TRSTRESN_inv"]).mean()
     assert 0.2 < differs < 1.0
-    assert (abs(pair.loc[numeric, "TRSTRESN"] - pair.loc[numeric, "TRSTRESN_inv"])
-            <= 0.25 * pair.loc[numeric, "TRSTRESN"] + 0.2).all()
+    assert (
+        abs(pair.loc[numeric, "TRSTRESN"] - pair.loc[numeric, "TRSTRESN_inv"])
+        <= 0.25 * pair.loc[numeric, "TRSTRESN"] + 0.2
+    ).all()
     not_done = tr["TRSTAT"] == "NOT DONE"
     assert not_done.any() and (tr.loc[not_done, "TRORRES"] == "").all() and tr.loc[not_done, "TRSTRESN"].isna().all()
     assert set(tr["TRTESTCD"]) == {"LDIAM", "LPERP", "TUMSTATE"}
@@ -210,7 +263,9 @@ def test_locations_links_and_subjects_are_consistent(domains, cohort):
     assert set(domains["adtte"]["PARAMCD"]) == {"OS", "PFS"} and len(domains["adtte"]) == 2 * len(dm)
     assert set(domains["suppdm"]["QNAM"]) == set(site_map["supp_qualifiers"])
     assert set(tu["TUORRES"]) == {"TARGET", "NON-TARGET", "NEW"}
-    assert (tu.groupby("USUBJID")["TUSEQ"].min() == 1).all() and tu.groupby("USUBJID")["TUSEQ"].is_monotonic_increasing.all()
+    assert (tu.groupby("USUBJID")["TUSEQ"].min() == 1).all() and tu.groupby("USUBJID")[
+        "TUSEQ"
+    ].is_monotonic_increasing.all()
 
 
 def test_full_scale_domains_hold_every_kind_of_record():

@@ -51,24 +51,31 @@ def hand_made():
     D: three peritoneum lesions, first at 84                                         -> peritoneum (one organ)
     E: in the patients table, no event rows at all                                   -> no progression
     """
-    events = _events([
-        ("A", "liver", "target", "progression", 100.0, True),
-        ("A", "liver", "non-target", "progression", 50.0, True),
-        ("A", "liver", "target", "response", 20.0, True),
-        ("A", "lung", "new", "progression", 200.0, True),
-        ("A", "bone", "non-target", "progression", 30.0, False),
-        ("B", "lung", "non-target", "progression", 56.0, True),
-        ("B", "liver", "target", "progression", 56.0, True),
-        ("B", "bone", "new", "progression", 112.0, True),
-        ("C", "liver", "target", "progression", 300.0, False),
-        ("C", "liver", "target", "response", 40.0, True),
-        ("D", "peritoneum", "target", "progression", 140.0, True),
-        ("D", "peritoneum", "non-target", "progression", 84.0, True),
-        ("D", "peritoneum", "new", "progression", 168.0, True),
-    ])
-    patients = pd.DataFrame({"patient_id": list("ABCDE"), "os_days": [400.0, 300, 900, 700, 1000],
-                             "os_event": [True, True, False, True, False],
-                             "treatment_group": ["TAR+Chemo", "Chemo alone", "TAR+Chemo", "Chemo alone", "TAR+Chemo"]})
+    events = _events(
+        [
+            ("A", "liver", "target", "progression", 100.0, True),
+            ("A", "liver", "non-target", "progression", 50.0, True),
+            ("A", "liver", "target", "response", 20.0, True),
+            ("A", "lung", "new", "progression", 200.0, True),
+            ("A", "bone", "non-target", "progression", 30.0, False),
+            ("B", "lung", "non-target", "progression", 56.0, True),
+            ("B", "liver", "target", "progression", 56.0, True),
+            ("B", "bone", "new", "progression", 112.0, True),
+            ("C", "liver", "target", "progression", 300.0, False),
+            ("C", "liver", "target", "response", 40.0, True),
+            ("D", "peritoneum", "target", "progression", 140.0, True),
+            ("D", "peritoneum", "non-target", "progression", 84.0, True),
+            ("D", "peritoneum", "new", "progression", 168.0, True),
+        ]
+    )
+    patients = pd.DataFrame(
+        {
+            "patient_id": list("ABCDE"),
+            "os_days": [400.0, 300, 900, 700, 1000],
+            "os_event": [True, True, False, True, False],
+            "treatment_group": ["TAR+Chemo", "Chemo alone", "TAR+Chemo", "Chemo alone", "TAR+Chemo"],
+        }
+    )
     return events, patients
 
 
@@ -83,16 +90,33 @@ def test_sequences_take_each_organs_earliest_progression_and_share_ranks_on_ties
     assert organs.loc[("B", "bone"), "rank"] == 2
     assert organs.loc[("D", "peritoneum"), ["day", "rank", "lesions"]].tolist() == [84, 1, 3]
     table = sequences.patients.set_index("patient_id")
-    assert table["sequence"].to_dict() == {"A": "liver > lung", "B": "liver+lung > bone", "C": "",
-                                           "D": "peritoneum", "E": ""}
+    assert table["sequence"].to_dict() == {
+        "A": "liver > lung",
+        "B": "liver+lung > bone",
+        "C": "",
+        "D": "peritoneum",
+        "E": "",
+    }
     assert table["progressed"].to_dict() == {"A": True, "B": True, "C": False, "D": True, "E": False}
     assert table.loc["B", ["n_organs", "n_ranks", "first_organs"]].tolist() == [3, 2, "liver+lung"]
-    assert sequences.counts == {"patients": 5, "progressed": 3, "no_progression": 2, "tied": 1,
-                                "single_organ": 1, "events_used": 9}
+    assert sequences.counts == {
+        "patients": 5,
+        "progressed": 3,
+        "no_progression": 2,
+        "tied": 1,
+        "single_organ": 1,
+        "events_used": 9,
+    }
     assert list(sequences.progressed_ids) == ["A", "B", "D"]
     part = sequences.subset(["B", "C"])
-    assert part.counts == {"patients": 2, "progressed": 1, "no_progression": 1, "tied": 1, "single_organ": 0,
-                           "events_used": 3}
+    assert part.counts == {
+        "patients": 2,
+        "progressed": 1,
+        "no_progression": 1,
+        "tied": 1,
+        "single_organ": 0,
+        "events_used": 3,
+    }
     assert part.organs["patient_id"].eq("B").all() and part.max_rank == 2
 
 
@@ -174,8 +198,14 @@ def test_naming_rule_on_hand_made_compositions():
         first_other=[0.30, 0.30, 0.05, 0.10, 0.60, 0.25],
     )
     named = name_clusters(composition)
-    assert named["name"].tolist() == [MONO_ORGAN, HETERO_ORGAN, LIVER_FIRST, LUNG_FIRST, OTHER_FIRST,
-                                      f"{HETERO_ORGAN} 2"]
+    assert named["name"].tolist() == [
+        MONO_ORGAN,
+        HETERO_ORGAN,
+        LIVER_FIRST,
+        LUNG_FIRST,
+        OTHER_FIRST,
+        f"{HETERO_ORGAN} 2",
+    ]
     assert named.loc[5, "basis"].startswith("mixed first organ")
     assert named.loc[1, "claim"] == 0.70 and named.loc[5, "claim"] == pytest.approx(0.60)
 
@@ -259,9 +289,14 @@ def planted_cohort(archetypes, n_per_pattern, seed, no_progression=0):
     median = truth.map(PLANTED_OS | {NO_PROGRESSION: 900}).to_numpy(float)
     os_days = rng.exponential(median / np.log(2))
     censor = rng.uniform(0, 1500, size=len(truth))
-    patients = pd.DataFrame({"patient_id": truth.index, "os_days": np.minimum(os_days, censor),
-                             "os_event": os_days <= censor,
-                             "treatment_group": rng.choice(["TAR+Chemo", "Chemo alone"], size=len(truth))})
+    patients = pd.DataFrame(
+        {
+            "patient_id": truth.index,
+            "os_days": np.minimum(os_days, censor),
+            "os_event": os_days <= censor,
+            "treatment_group": rng.choice(["TAR+Chemo", "Chemo alone"], size=len(truth)),
+        }
+    )
     return _events(rows), patients, truth
 
 
@@ -296,8 +331,9 @@ def test_predict_assigns_new_patients_to_the_fitted_groups(planted):
 def test_evaluate_k_criteria_match_direct_computations(planted):
     sequences, patients, truth = planted
     encoded = encode_sequences(sequences)
-    table = evaluate_k(encoded, patients, k_values=[1, 4, 5], silhouette_k=[4, 5], random_state=0, n_init=10,
-                       silhouette_sample=150).set_index("k")
+    table = evaluate_k(
+        encoded, patients, k_values=[1, 4, 5], silhouette_k=[4, 5], random_state=0, n_init=10, silhouette_sample=150
+    ).set_index("k")
     X = encoded.to_numpy()
     n, d = X.shape
     fit = KMeans(5, n_init=10, random_state=0).fit(X)
@@ -307,9 +343,11 @@ def test_evaluate_k_criteria_match_direct_computations(planted):
     loglik = (sizes * np.log(sizes / n)).sum() - n * d / 2 * np.log(2 * np.pi * sigma2) - d * (n - 5) / 2
     parameters = 4 + 5 * d + 1
     assert table.loc[5, ["aic", "bic"]].tolist() == pytest.approx(
-        [-2 * loglik + 2 * parameters, -2 * loglik + parameters * np.log(n)])
+        [-2 * loglik + 2 * parameters, -2 * loglik + parameters * np.log(n)]
+    )
     assert table.loc[5, "silhouette"] == pytest.approx(
-        silhouette_score(X, fit.labels_, sample_size=150, random_state=0))
+        silhouette_score(X, fit.labels_, sample_size=150, random_state=0)
+    )
     assert np.isnan(table.loc[1, "silhouette"])
     survival = patients.set_index("patient_id").loc[encoded.index].assign(group=fit.labels_)
     assert table.loc[5, "concordance"] == pytest.approx(group_concordance(survival))
@@ -364,8 +402,10 @@ def test_hetero_subclusters_are_described_and_ordered_by_liver_rank():
             truth[patient] = pattern
             extra = [rng.choice(["GI tract", "abdomen", "brain/CNS"])] if j % 2 else []
             days = np.cumsum(rng.uniform(30, 90, size=len(organs) + len(extra)))
-            rows += [(patient, organ, "target", "progression", day, True)
-                     for organ, day in zip(organs + extra, days, strict=True)]
+            rows += [
+                (patient, organ, "target", "progression", day, True)
+                for organ, day in zip(organs + extra, days, strict=True)
+            ]
     truth = pd.Series(truth)
     sequences = progression_sequences(_events(rows))
     clustering = SequenceClustering(n_clusters=1).fit(sequences)
@@ -395,8 +435,14 @@ def test_chart_aggregates(planted):
     assert sizes["n"].sum() == len(patients)
     assert sizes.groupby("treatment_group")["share"].sum().to_numpy() == pytest.approx(1.0)
     grouped = with_groups(patients, clustering.labels_)
-    assert list(grouped["group"].cat.categories) == [MONO_ORGAN, HETERO_ORGAN, LIVER_FIRST, LUNG_FIRST,
-                                                     OTHER_FIRST, NO_PROGRESSION]
+    assert list(grouped["group"].cat.categories) == [
+        MONO_ORGAN,
+        HETERO_ORGAN,
+        LIVER_FIRST,
+        LUNG_FIRST,
+        OTHER_FIRST,
+        NO_PROGRESSION,
+    ]
 
 
 @pytest.mark.slow

@@ -16,8 +16,8 @@ from lesionmap.sequence import (
     PAPER_GROUP_SIZES,
     SequenceClustering,
     base_name,
-    chartable_hazard_ratios,
     baseline_metastases,
+    chartable_hazard_ratios,
     duplicated_names,
     encode_sequences,
     encoding_comparison,
@@ -53,12 +53,22 @@ def test_base_name_and_duplicates():
 
 
 def test_naming_check_flags_every_cluster_that_shares_a_group():
-    composition = pd.DataFrame({"n": [10, 5, 7], "mean_organs": [2.0, 2.5, 1.0], "share_mono": [0.2, 0.1, 1.0],
-                                "share_many": [0.1, 0.2, 0.0], "first_liver": [0.0, 0.0, 1.0],
-                                "first_lung": [0.0, 0.0, 0.0], "first_other": [1.0, 1.0, 0.0]},
-                               index=pd.Index([0, 1, 2], name="cluster"))
-    names = pd.DataFrame({"name": ["Other-First", "Other-First 2", MONO_ORGAN], "basis": ["a", "b", "c"],
-                          "claim": [1.0, 1.0, 1.0]}, index=composition.index)
+    composition = pd.DataFrame(
+        {
+            "n": [10, 5, 7],
+            "mean_organs": [2.0, 2.5, 1.0],
+            "share_mono": [0.2, 0.1, 1.0],
+            "share_many": [0.1, 0.2, 0.0],
+            "first_liver": [0.0, 0.0, 1.0],
+            "first_lung": [0.0, 0.0, 0.0],
+            "first_other": [1.0, 1.0, 0.0],
+        },
+        index=pd.Index([0, 1, 2], name="cluster"),
+    )
+    names = pd.DataFrame(
+        {"name": ["Other-First", "Other-First 2", MONO_ORGAN], "basis": ["a", "b", "c"], "claim": [1.0, 1.0, 1.0]},
+        index=composition.index,
+    )
     table = naming_check(composition, names).set_index("cluster")
     assert table["duplicate"].to_dict() == {0: True, 1: True, 2: False}
     assert table["group"].tolist() == [MONO_ORGAN, OTHER_FIRST, OTHER_FIRST]  # paper order, Mono-Organ first
@@ -77,16 +87,27 @@ def test_size_comparison_against_the_paper():
 
 
 def test_os_by_group_medians_and_logrank():
-    table = pd.DataFrame({"group": ["A"] * 3 + ["B"] * 3 + [NO_PROGRESSION],
-                          "os_days": [10, 20, 30, 100, 200, 300, 5], "os_event": [1] * 7})
+    table = pd.DataFrame(
+        {
+            "group": ["A"] * 3 + ["B"] * 3 + [NO_PROGRESSION],
+            "os_days": [10, 20, 30, 100, 200, 300, 5],
+            "os_event": [1] * 7,
+        }
+    )
     medians, test = os_by_group(table)
     assert medians.set_index("group")["median"].to_dict() == {"A": 20.0, "B": 200.0}
     assert test.n == 6 and test.p < 0.05  # the no-progression patient is left out
 
 
 def test_interval_tests_kruskal_and_dunn():
-    intervals = pd.DataFrame({"patient_id": range(12), "group": ["a"] * 6 + ["b"] * 6,
-                              "interval": ["1st"] * 12, "days": [1, 2, 3, 4, 5, 6, 101, 102, 103, 104, 105, 106]})
+    intervals = pd.DataFrame(
+        {
+            "patient_id": range(12),
+            "group": ["a"] * 6 + ["b"] * 6,
+            "interval": ["1st"] * 12,
+            "days": [1, 2, 3, 4, 5, 6, 101, 102, 103, 104, 105, 106],
+        }
+    )
     kw, pairs = interval_tests(intervals)
     assert kw["interval"].tolist() == ["1st"] and kw["p"].iat[0] < 0.01
     assert pairs[["group_a", "group_b"]].values.tolist() == [["a", "b"]]
@@ -98,9 +119,11 @@ def test_padded_encoding_marks_empty_ranks_and_finds_mono_organ():
     for i, organ in enumerate(["liver", "bone", "lung", "adrenal"] * 10):  # one organ each, four different organs
         rows.append((f"m{i}", organ, "target", "progression", 50.0, True))
     for i in range(40):  # liver, then two more organs
-        rows += [(f"l{i}", "liver", "target", "progression", 50.0, True),
-                 (f"l{i}", "lung", "target", "progression", 100.0, True),
-                 (f"l{i}", "bone", "target", "progression", 150.0, True)]
+        rows += [
+            (f"l{i}", "liver", "target", "progression", 50.0, True),
+            (f"l{i}", "lung", "target", "progression", 100.0, True),
+            (f"l{i}", "bone", "target", "progression", 150.0, True),
+        ]
     sequences = progression_sequences(_events(rows))
     padded = encode_sequences(sequences, "onehot_padded")
     assert [c for c in padded.columns if c.startswith("none@")] == ["none@1", "none@2", "none@3"]
@@ -121,8 +144,13 @@ def test_padded_encoding_marks_empty_ranks_and_finds_mono_organ():
 
 
 def test_baseline_metastases_counts_target_and_non_target_only():
-    lesions = pd.DataFrame({"patient_id": ["A", "A", "A", "B"], "organ": ["liver", "liver", "lung", "bone"],
-                            "kind": ["target", "non-target", "target", "new"]})
+    lesions = pd.DataFrame(
+        {
+            "patient_id": ["A", "A", "A", "B"],
+            "organ": ["liver", "liver", "lung", "bone"],
+            "kind": ["target", "non-target", "target", "new"],
+        }
+    )
     table = baseline_metastases(lesions, pd.Series({"A": "g", "B": "h"})).set_index("patient_id")
     assert table.loc["A", ["lesions", "organs"]].tolist() == [3, 2]
     assert table.loc["B", ["lesions", "organs"]].tolist() == [0, 0]
@@ -133,19 +161,31 @@ class _Fit:
 
     def __init__(self, organs, coefs, ses):
         coefs, ses = np.asarray(coefs, float), np.asarray(ses, float)
-        self.summary = pd.DataFrame({"coef": coefs, "exp(coef)": np.exp(coefs), "se(coef)": ses,
-                                     "exp(coef) lower 95%": np.exp(coefs - 1.96 * ses),
-                                     "exp(coef) upper 95%": np.exp(coefs + 1.96 * ses), "p": 0.5,
-                                     "term": "organ", "level": organs})
+        self.summary = pd.DataFrame(
+            {
+                "coef": coefs,
+                "exp(coef)": np.exp(coefs),
+                "se(coef)": ses,
+                "exp(coef) lower 95%": np.exp(coefs - 1.96 * ses),
+                "exp(coef) upper 95%": np.exp(coefs + 1.96 * ses),
+                "p": 0.5,
+                "term": "organ",
+                "level": organs,
+            }
+        )
 
 
 def test_organ_hazard_ratios_and_their_differences():
-    fits = {"TAR+Chemo": _Fit(["liver", "skin"], [np.log(0.5), 0.0], [0.1, 0.1]),
-            "Chemo alone": _Fit(["liver", "skin"], [np.log(0.5), np.log(2.0)], [0.1, 0.1])}
+    fits = {
+        "TAR+Chemo": _Fit(["liver", "skin"], [np.log(0.5), 0.0], [0.1, 0.1]),
+        "Chemo alone": _Fit(["liver", "skin"], [np.log(0.5), np.log(2.0)], [0.1, 0.1]),
+    }
     table = organ_hazard_ratios(fits)
     assert len(table) == 4 and table.loc[0, "hr"] == pytest.approx(0.5)
     differences = organ_hr_differences(table).set_index("organ")
-    assert differences.loc["liver", "ratio"] == pytest.approx(1.0) and differences.loc["liver", "p"] == pytest.approx(1.0)
+    assert differences.loc["liver", "ratio"] == pytest.approx(1.0) and differences.loc["liver", "p"] == pytest.approx(
+        1.0
+    )
     assert differences.loc["skin", "ratio"] == pytest.approx(0.5)
     assert differences.loc["skin", "z"] == pytest.approx(np.log(0.5) / np.sqrt(0.02))
     with pytest.raises(ValueError, match="no hazard ratios"):
@@ -160,8 +200,15 @@ def test_treatment_comparisons_within_groups():
     treatment = np.repeat(["TAR+Chemo", "Chemo alone"], n // 2)
     group = np.tile(["g", "h"], n // 2)
     os_days = np.where(treatment == "TAR+Chemo", 2.0, 1.0) * rng.exponential(300, n)
-    table = pd.DataFrame({"patient_id": [f"p{i}" for i in range(n)], "group": group, "treatment_group": treatment,
-                          "os_days": os_days, "os_event": 1})
+    table = pd.DataFrame(
+        {
+            "patient_id": [f"p{i}" for i in range(n)],
+            "group": group,
+            "treatment_group": treatment,
+            "os_days": os_days,
+            "os_event": 1,
+        }
+    )
     medians, tests = os_by_treatment(table, ["g", "h", "absent"])
     assert tests["group"].tolist() == ["g", "h"] and (tests["p"] < 0.05).all()
     assert len(medians) == 4
@@ -175,8 +222,10 @@ def test_first_organ_and_intervals_by_treatment():
         tar = i % 2 == 0
         treatment[f"p{i}"] = "TAR+Chemo" if tar else "Chemo alone"
         first = "liver" if tar else "lung"  # the first organ follows the treatment exactly
-        rows += [(f"p{i}", first, "target", "progression", 100.0 if tar else 50.0, True),
-                 (f"p{i}", "bone", "target", "progression", 300.0, True)]
+        rows += [
+            (f"p{i}", first, "target", "progression", 100.0 if tar else 50.0, True),
+            (f"p{i}", "bone", "target", "progression", 300.0, True),
+        ]
     sequences = progression_sequences(_events(rows))
     patients = pd.DataFrame({"patient_id": list(treatment), "treatment_group": list(treatment.values())})
     labels = pd.Series("g", index=pd.Index(list(treatment), name="patient_id"))
@@ -188,9 +237,16 @@ def test_first_organ_and_intervals_by_treatment():
 
 
 def test_simulated_treatment_effects_read_the_spec():
-    values = {"treatment_effects": {"tar_logit_F": -0.4, "tar_log_Kg": -0.3, "tar_log_Kd": 0.01, "tar_max_organs": 3,
-                                    "tar_log_new_lesion_rate": -0.2},
-              "organs": {"tar_slows_growth": {"liver": True, "skin": False, "kidney": False}}}
+    values = {
+        "treatment_effects": {
+            "tar_logit_F": -0.4,
+            "tar_log_Kg": -0.3,
+            "tar_log_Kd": 0.01,
+            "tar_max_organs": 3,
+            "tar_log_new_lesion_rate": -0.2,
+        },
+        "organs": {"tar_slows_growth": {"liver": True, "skin": False, "kidney": False}},
+    }
     table = simulated_treatment_effects(values).set_index("effect")
     assert table.loc["slower regrowth (log Kg)", "value"] == -0.3
     assert "not in kidney, skin" in table.loc["slower regrowth (log Kg)", "where"]
@@ -198,8 +254,11 @@ def test_simulated_treatment_effects_read_the_spec():
 
 
 def test_chart_builders_take_aggregates():
-    rows = [("a", "liver", "target", "progression", 50.0, True), ("a", "lung", "target", "progression", 90.0, True),
-            ("b", "bone", "target", "progression", 60.0, True)]
+    rows = [
+        ("a", "liver", "target", "progression", 50.0, True),
+        ("a", "lung", "target", "progression", 90.0, True),
+        ("b", "bone", "target", "progression", 60.0, True),
+    ]
     sequences = progression_sequences(_events(rows))
     labels = pd.Series({"a": LIVER_FIRST, "b": "Other-First 2"})
     heat = sequence_charts.sequence_heatmap(sequence_counts(sequences, labels), "t").to_dict()
@@ -207,15 +266,30 @@ def test_chart_builders_take_aggregates():
     quantiles = interval_quantiles(interval_table(sequences, labels))
     boxes = sequence_charts.interval_boxes(quantiles, "t").to_dict()
     assert {row["group"] for row in boxes["datasets"][next(iter(boxes["datasets"]))]} == {LIVER_FIRST, "Other-First 2"}
-    metrics = pd.DataFrame({"k": [1, 2, 3], "inertia": [3.0, 2.0, 1.0], "silhouette": [np.nan, 0.5, 0.4],
-                            "aic": [5.0, 4.0, 4.5], "bic": [6.0, 5.0, 5.5], "concordance": [0.5, 0.6, 0.62]})
+    metrics = pd.DataFrame(
+        {
+            "k": [1, 2, 3],
+            "inertia": [3.0, 2.0, 1.0],
+            "silhouette": [np.nan, 0.5, 0.4],
+            "aic": [5.0, 4.0, 4.5],
+            "bic": [6.0, 5.0, 5.5],
+            "concordance": [0.5, 0.6, 0.62],
+        }
+    )
     assert "hconcat" in sequence_charts.k_selection(metrics, 2, "t").to_dict()
     with pytest.raises(ValueError, match="'k'"):
         sequence_charts.k_selection(metrics.drop(columns="k"), 2, "t")
 
 
 def test_chartable_hazard_ratios_leave_out_unbounded_intervals():
-    table = pd.DataFrame({"treatment_group": ["a", "a", "b"], "organ": ["liver", "skin", "skin"],
-                          "hr": [0.5, 1e-9, 2.0], "lower": [0.3, 0.0, 1.0], "upper": [0.8, np.inf, 4.0]})
+    table = pd.DataFrame(
+        {
+            "treatment_group": ["a", "a", "b"],
+            "organ": ["liver", "skin", "skin"],
+            "hr": [0.5, 1e-9, 2.0],
+            "lower": [0.3, 0.0, 1.0],
+            "upper": [0.8, np.inf, 4.0],
+        }
+    )
     shown, left_out = chartable_hazard_ratios(table)
     assert shown["organ"].tolist() == ["liver", "skin"] and left_out == [("a", "skin")]

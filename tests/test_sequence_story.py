@@ -29,8 +29,10 @@ from lesionmap.sequence import (
 
 
 def _organ_days(patterns: dict[str, list[tuple[str, float]]]) -> pd.DataFrame:
-    return pd.DataFrame([(p, organ, day) for p, organs in patterns.items() for organ, day in organs],
-                        columns=["patient_id", "organ", "day"])
+    return pd.DataFrame(
+        [(p, organ, day) for p, organs in patterns.items() for organ, day in organs],
+        columns=["patient_id", "organ", "day"],
+    )
 
 
 def _as_events(table: pd.DataFrame) -> pd.DataFrame:
@@ -101,12 +103,20 @@ def test_naming_sensitivity_renames_only_clusters_near_the_threshold():
 def test_group_characteristics_summarise_and_test_the_progression_groups():
     rng = np.random.default_rng(1)
     n = 120
-    labels = pd.Series(np.repeat([MONO_ORGAN, HETERO_ORGAN, NO_PROGRESSION], n // 3),
-                       index=pd.Index([f"p{i}" for i in range(n)], name="patient_id"))
-    features = pd.DataFrame({
-        "age": np.where(labels == HETERO_ORGAN, 70.0, 50.0) + rng.normal(0, 2, n),
-        "sex": np.where(rng.random(n) < 0.5, "M", "F"), "n_metastases": rng.integers(1, 5, n),
-        "organ_liver": 1, "organ_lung": (rng.random(n) < 0.5).astype(int)}, index=labels.index)
+    labels = pd.Series(
+        np.repeat([MONO_ORGAN, HETERO_ORGAN, NO_PROGRESSION], n // 3),
+        index=pd.Index([f"p{i}" for i in range(n)], name="patient_id"),
+    )
+    features = pd.DataFrame(
+        {
+            "age": np.where(labels == HETERO_ORGAN, 70.0, 50.0) + rng.normal(0, 2, n),
+            "sex": np.where(rng.random(n) < 0.5, "M", "F"),
+            "n_metastases": rng.integers(1, 5, n),
+            "organ_liver": 1,
+            "organ_lung": (rng.random(n) < 0.5).astype(int),
+        },
+        index=labels.index,
+    )
     table = group_characteristics(features, labels)
     assert list(table.columns) == ["characteristic", "level", MONO_ORGAN, HETERO_ORGAN, NO_PROGRESSION, "p"]
     rows = table.set_index(["characteristic", "level"])
@@ -131,10 +141,17 @@ def test_median_comparison_states_this_cohorts_direction_first():
 
 
 def test_gap_comparison_needs_shorter_medians_and_significant_pairs():
-    quantiles = pd.DataFrame({"group": [LIVER_FIRST, LUNG_FIRST, OTHER_FIRST], "interval": ["2nd-1st"] * 3,
-                              "median": [40.0, 90.0, 80.0]})
-    dunn = pd.DataFrame({"interval": ["2nd-1st"] * 2, "group_a": [LIVER_FIRST, OTHER_FIRST],
-                         "group_b": [LUNG_FIRST, LIVER_FIRST], "p_adjusted": [0.001, 0.2]})
+    quantiles = pd.DataFrame(
+        {"group": [LIVER_FIRST, LUNG_FIRST, OTHER_FIRST], "interval": ["2nd-1st"] * 3, "median": [40.0, 90.0, 80.0]}
+    )
+    dunn = pd.DataFrame(
+        {
+            "interval": ["2nd-1st"] * 2,
+            "group_a": [LIVER_FIRST, OTHER_FIRST],
+            "group_b": [LUNG_FIRST, LIVER_FIRST],
+            "p_adjusted": [0.001, 0.2],
+        }
+    )
     result = gap_comparison(quantiles, dunn, LIVER_FIRST, [LUNG_FIRST, OTHER_FIRST])
     assert result["holds"] is False and "not clearly" in result["text"]
     assert result["pairs"]["p_adjusted"].tolist() == [0.001, 0.2]
@@ -153,21 +170,38 @@ def _write(tmp_path, name, payload):
 
 
 def test_sequence_ledger_rules_follow_the_results(tmp_path):
-    sizes = [{"group": g, "ratio": r} for g, r in
-             [(MONO_ORGAN, 1.1), (HETERO_ORGAN, 0.9), (LIVER_FIRST, 1.3), (LUNG_FIRST, 0.7), (OTHER_FIRST, 1.0)]]
-    payload = {"paper_groups_found": [MONO_ORGAN, HETERO_ORGAN, LIVER_FIRST, LUNG_FIRST, OTHER_FIRST],
-               "duplicated_names": {}, "sizes": sizes,
-               "os_comparisons": {"hetero_mono": {"holds": True, "here": [300, 600]},
-                                  "liver_lung": {"holds": True, "here": [400, 700]},
-                                  "liver_other": {"holds": False, "here": [400, 350]}},
-               "k_choice": {"best_k": 6, "gap": 0.004}, "liver_first_gap": {"holds": None, "pairs": []},
-               "hetero_liver_timing": {"liver_early_shorter": None}, "os_logrank": {"p": 1e-6},
-               "baseline_organs_kruskal_p": 0.3}
+    sizes = [
+        {"group": g, "ratio": r}
+        for g, r in [(MONO_ORGAN, 1.1), (HETERO_ORGAN, 0.9), (LIVER_FIRST, 1.3), (LUNG_FIRST, 0.7), (OTHER_FIRST, 1.0)]
+    ]
+    payload = {
+        "paper_groups_found": [MONO_ORGAN, HETERO_ORGAN, LIVER_FIRST, LUNG_FIRST, OTHER_FIRST],
+        "duplicated_names": {},
+        "sizes": sizes,
+        "os_comparisons": {
+            "hetero_mono": {"holds": True, "here": [300, 600]},
+            "liver_lung": {"holds": True, "here": [400, 700]},
+            "liver_other": {"holds": False, "here": [400, 350]},
+        },
+        "k_choice": {"best_k": 6, "gap": 0.004},
+        "liver_first_gap": {"holds": None, "pairs": []},
+        "hetero_liver_timing": {"liver_early_shorter": None},
+        "os_logrank": {"p": 1e-6},
+        "baseline_organs_kruskal_p": 0.3,
+    }
     _write(tmp_path, "sequences", payload)
     holds = {f.key: f.holds for f in ledger.findings(tmp_path, "sequences")}
-    assert holds == {"five_groups": True, "group_sizes": True, "k_choice": True, "os_by_group": True,
-                     "hetero_below_mono": True, "liver_first_worst": False, "liver_first_gap": None,
-                     "baseline_comparable": True, "hetero_liver_early": None}
+    assert holds == {
+        "five_groups": True,
+        "group_sizes": True,
+        "k_choice": True,
+        "os_by_group": True,
+        "hetero_below_mono": True,
+        "liver_first_worst": False,
+        "liver_first_gap": None,
+        "baseline_comparable": True,
+        "hetero_liver_early": None,
+    }
     payload["os_comparisons"]["liver_lung"] = {"holds": None, "here": None}
     _write(tmp_path, "sequences", payload)
     holds = {f.key: f.holds for f in ledger.findings(tmp_path, "sequences")}
@@ -183,20 +217,28 @@ def test_sequence_ledger_rules_follow_the_results(tmp_path):
 
 
 def test_treatment_and_prediction_ledgers_say_input_emergent_or_real_data(tmp_path):
-    treatment = {"tar_hazard_ratio": {"progression": {"hr": 0.7, "p": 0.001}}, "first_groups": ["Liver-First"],
-                 "first_groups_with_benefit": ["Liver-First"], "hetero_benefit": False,
-                 "proportions_chi_square": {"p": 0.01}, "interaction": {"holds": True, "grouped": [], "contrast": None},
-                 "first_progression": {"median_a": 200, "median_b": 150, "p": 0.001, "slower_under_tar": True},
-                 "spec_spared_organs": ["skin"]}
+    treatment = {
+        "tar_hazard_ratio": {"progression": {"hr": 0.7, "p": 0.001}},
+        "first_groups": ["Liver-First"],
+        "first_groups_with_benefit": ["Liver-First"],
+        "hetero_benefit": False,
+        "proportions_chi_square": {"p": 0.01},
+        "interaction": {"holds": True, "grouped": [], "contrast": None},
+        "first_progression": {"median_a": 200, "median_b": 150, "p": 0.001, "slower_under_tar": True},
+        "spec_spared_organs": ["skin"],
+    }
     _write(tmp_path, "treatment", treatment)
     items = {f.key: f for f in ledger.findings(tmp_path, "treatment")}
     assert items["tar_slows_progression"].origin == "input" and items["tar_slows_progression"].holds is True
     assert items["group_mix_by_treatment"].holds is False and items["group_mix_by_treatment"].origin == "emergent"
     assert "skin" in items["tar_spares_four_organs"].how
-    prediction = {"headline_model": "gradient_boosting", "models": {"gradient_boosting": {"auc_macro": 0.86,
-                                                                                         "auc_micro": 0.9}},
-                  "class_ranking": {MONO_ORGAN: 0.95, HETERO_ORGAN: 0.9, LIVER_FIRST: 0.7},
-                  "paper_best_classes_hold": True, "paper_auc": 0.91}
+    prediction = {
+        "headline_model": "gradient_boosting",
+        "models": {"gradient_boosting": {"auc_macro": 0.86, "auc_micro": 0.9}},
+        "class_ranking": {MONO_ORGAN: 0.95, HETERO_ORGAN: 0.9, LIVER_FIRST: 0.7},
+        "paper_best_classes_hold": True,
+        "paper_auc": 0.91,
+    }
     (tmp_path / "prediction.json").write_text(json.dumps({"cohort": "/data/trial", **prediction}))
     found = {f.key: f for f in ledger.findings(tmp_path, "prediction")}
     assert found["auc"].holds is True and found["auc"].origin == "real data"

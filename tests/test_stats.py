@@ -83,8 +83,7 @@ def test_km_median_not_reached_is_infinite():
 
 def test_km_curve_is_a_step_table_from_one(survival):
     curve = km_curve(survival, group="group")
-    assert list(curve.columns) == ["group", "time", "survival", "ci_lower", "ci_upper", "at_risk", "events",
-                                   "censored"]
+    assert list(curve.columns) == ["group", "time", "survival", "ci_lower", "ci_upper", "at_risk", "events", "censored"]
     first = curve.groupby("group").head(1)
     assert (first["time"] == 0).all() and (first["survival"] == 1).all()
     part = survival[survival["group"] == "middle"]
@@ -127,8 +126,12 @@ def test_group_concordance_orders_groups_by_risk(survival):
 
 def test_kruskal_matches_scipy():
     rng = np.random.default_rng(1)
-    frame = pd.DataFrame({"value": np.concatenate([rng.normal(0, 1, 30), rng.normal(0.8, 1, 25), [np.nan]]),
-                          "group": ["a"] * 30 + ["b"] * 25 + ["b"]})
+    frame = pd.DataFrame(
+        {
+            "value": np.concatenate([rng.normal(0, 1, 30), rng.normal(0.8, 1, 25), [np.nan]]),
+            "group": ["a"] * 30 + ["b"] * 25 + ["b"],
+        }
+    )
     result = kruskal(frame, "value", "group")
     direct = scipy_stats.kruskal(frame["value"][:30], frame["value"][30:55])
     assert (result.statistic, result.p) == pytest.approx((direct.statistic, direct.pvalue))
@@ -168,8 +171,7 @@ def test_mann_whitney_effect_sizes():
     differences = np.sign(a[:, None] - b[None, :])
     assert result.rank_biserial == pytest.approx(differences.mean())  # Cliff's delta by brute force
     assert result.rank_biserial > 0 and result.median_a > result.median_b
-    no_continuity = scipy_stats.mannwhitneyu(a, b, alternative="two-sided", method="asymptotic",
-                                             use_continuity=False)
+    no_continuity = scipy_stats.mannwhitneyu(a, b, alternative="two-sided", method="asymptotic", use_continuity=False)
     assert result.r == pytest.approx(scipy_stats.norm.isf(no_continuity.pvalue / 2) / np.sqrt(70))
     swapped = mann_whitney(b, a)
     assert swapped.rank_biserial == pytest.approx(-result.rank_biserial) and swapped.r == pytest.approx(result.r)
@@ -194,9 +196,12 @@ def test_pearson_matches_scipy_and_counts_dropped_pairs():
 
 
 def test_chi_square_matches_scipy():
-    frame = pd.DataFrame({"cluster": ["Liver-First"] * 50 + ["Lung-First"] * 30 + ["Other-First"] * 40,
-                          "arm": ["TAR"] * 20 + ["Chemo"] * 30 + ["TAR"] * 18 + ["Chemo"] * 12 + ["TAR"] * 22
-                          + ["Chemo"] * 18})
+    frame = pd.DataFrame(
+        {
+            "cluster": ["Liver-First"] * 50 + ["Lung-First"] * 30 + ["Other-First"] * 40,
+            "arm": ["TAR"] * 20 + ["Chemo"] * 30 + ["TAR"] * 18 + ["Chemo"] * 12 + ["TAR"] * 22 + ["Chemo"] * 18,
+        }
+    )
     table = contingency(frame, "cluster", "arm")
     result = chi_square(table)
     direct = scipy_stats.chi2_contingency(table.to_numpy())
@@ -214,9 +219,13 @@ def test_chi_square_matches_scipy():
 
 def test_by_stratum_stacks_tidy_results():
     rng = np.random.default_rng(5)
-    frame = pd.DataFrame({"interval": np.repeat(["1st", "2nd-1st", "3rd-2nd"], 40),
-                          "arm": np.tile(np.repeat(["TAR", "Chemo"], 20), 3),
-                          "days": rng.exponential(60, 120)})
+    frame = pd.DataFrame(
+        {
+            "interval": np.repeat(["1st", "2nd-1st", "3rd-2nd"], 40),
+            "arm": np.tile(np.repeat(["TAR", "Chemo"], 20), 3),
+            "days": rng.exponential(60, 120),
+        }
+    )
     frame.loc[frame["interval"] == "3rd-2nd", "arm"] = "TAR"
     table = by_stratum(kruskal, frame, by="interval", value="days", group="arm")
     assert table["interval"].tolist() == ["1st", "2nd-1st", "3rd-2nd"]

@@ -7,9 +7,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lesionmap.study import ROW_COLUMNS, StudyDesign, StudyError, StudyStore, finding_shares, run_replicate, \
-    stages_to_run, summarise
-from lesionmap.study import findings
+from lesionmap.study import (
+    ROW_COLUMNS,
+    StudyDesign,
+    StudyError,
+    StudyStore,
+    finding_shares,
+    findings,
+    run_replicate,
+    stages_to_run,
+    summarise,
+)
 
 
 def test_stages_bring_what_they_need_in_pipeline_order():
@@ -21,9 +29,19 @@ def test_stages_bring_what_they_need_in_pipeline_order():
 
 def _rows(estimates, truth, half_width, quantity="q"):
     estimates = np.asarray(estimates, float)
-    return pd.DataFrame({"replicate": range(len(estimates)), "seed": range(len(estimates)), "stage": "growth",
-                         "quantity": quantity, "estimate": estimates, "se": half_width / 1.96,
-                         "lower": estimates - half_width, "upper": estimates + half_width, "truth": truth})
+    return pd.DataFrame(
+        {
+            "replicate": range(len(estimates)),
+            "seed": range(len(estimates)),
+            "stage": "growth",
+            "quantity": quantity,
+            "estimate": estimates,
+            "se": half_width / 1.96,
+            "lower": estimates - half_width,
+            "upper": estimates + half_width,
+            "truth": truth,
+        }
+    )
 
 
 def test_summary_bias_rmse_and_coverage_by_hand():
@@ -32,7 +50,7 @@ def test_summary_bias_rmse_and_coverage_by_hand():
     errors = np.array([-1.0, 0.0, 2.0, 3.0])
     assert row["replicates"] == 4
     assert row["bias"] == pytest.approx(errors.mean())
-    assert row["rmse"] == pytest.approx(np.sqrt(np.mean(errors ** 2)))
+    assert row["rmse"] == pytest.approx(np.sqrt(np.mean(errors**2)))
     assert row["coverage"] == pytest.approx(0.5)  # intervals of 1 and 2 hold 2; those of 4 and 5 do not
     assert row["bias_mcse"] == pytest.approx(errors.std(ddof=1) / 2)
 
@@ -47,8 +65,12 @@ def test_summary_of_a_simulated_estimator_has_nominal_coverage():
 
 
 def test_summary_leaves_out_timing_and_keeps_quantities_without_truth():
-    rows = pd.concat([_rows([1.0, 3.0], truth=np.nan, half_width=np.nan, quantity="AUC"),
-                      _rows([5.0, 6.0], truth=np.nan, half_width=np.nan).assign(stage="timing")])
+    rows = pd.concat(
+        [
+            _rows([1.0, 3.0], truth=np.nan, half_width=np.nan, quantity="AUC"),
+            _rows([5.0, 6.0], truth=np.nan, half_width=np.nan).assign(stage="timing"),
+        ]
+    )
     table = summarise(rows)
     assert list(table["quantity"]) == ["AUC"]
     assert table.iloc[0]["mean_estimate"] == 2.0 and np.isnan(table.iloc[0]["bias"])
@@ -65,8 +87,9 @@ def test_finding_shares_count_only_testable_replicates():
 
 
 def test_os_order_follows_the_paper():
-    paper_like = pd.Series({"Hetero-Organ": 385.0, "Liver-First": 450.0, "Other-First": 581.0, "Mono-Organ": 653.0,
-                            "Lung-First": 679.0})
+    paper_like = pd.Series(
+        {"Hetero-Organ": 385.0, "Liver-First": 450.0, "Other-First": 581.0, "Mono-Organ": 653.0, "Lung-First": 679.0}
+    )
     assert all(row["estimate"] == 1.0 for row in findings.os_order_findings(paper_like))
     reversed_order = findings.os_order_findings(pd.Series(paper_like.to_numpy()[::-1], index=paper_like.index))
     assert all(row["estimate"] == 0.0 for row in reversed_order)
@@ -98,8 +121,9 @@ def test_design_checks_its_values():
 
 
 def test_replicate_rows_recover_the_growth_truth_and_leave_no_folder(tmp_path):
-    rows = run_replicate(2, 99, "mcrc", 200, stages=("growth",), options={"saem_iterations": (150, 50)},
-                         workdir=str(tmp_path))
+    rows = run_replicate(
+        2, 99, "mcrc", 200, stages=("growth",), options={"saem_iterations": (150, 50)}, workdir=str(tmp_path)
+    )
     assert list(rows.columns) == list(ROW_COLUMNS)
     assert set(rows["seed"]) == {99} and set(rows["replicate"]) == {2}
     assert list(tmp_path.iterdir()) == []  # the replicate's private folder is gone

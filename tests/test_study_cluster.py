@@ -57,16 +57,49 @@ def cluster(tmp_path_factory):
     """``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1 (free ports); torn down after."""
     folder = tmp_path_factory.mktemp("dask")
     scheduler_file = folder / "scheduler.json"
-    scheduler = _start([DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                        "--scheduler-file", str(scheduler_file)], folder / "scheduler.log")
+    scheduler = _start(
+        [
+            DASK,
+            "scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--no-dashboard",
+            "--scheduler-file",
+            str(scheduler_file),
+        ],
+        folder / "scheduler.log",
+    )
     processes = {"scheduler": scheduler}
     try:
-        address = _wait_for(lambda: scheduler_file.exists() and json.loads(scheduler_file.read_text()).get("address"),
-                            60, "the scheduler file")
+        address = _wait_for(
+            lambda: scheduler_file.exists() and json.loads(scheduler_file.read_text()).get("address"),
+            60,
+            "the scheduler file",
+        )
         for name in ("worker-a", "worker-b"):
-            processes[name] = _start([DASK, "worker", address, "--name", name, "--nthreads", "1", "--nworkers", "1",
-                                      "--host", "127.0.0.1", "--no-dashboard", "--memory-limit", "0",
-                                      "--local-directory", str(folder / name)], folder / f"{name}.log")
+            processes[name] = _start(
+                [
+                    DASK,
+                    "worker",
+                    address,
+                    "--name",
+                    name,
+                    "--nthreads",
+                    "1",
+                    "--nworkers",
+                    "1",
+                    "--host",
+                    "127.0.0.1",
+                    "--no-dashboard",
+                    "--memory-limit",
+                    "0",
+                    "--local-directory",
+                    str(folder / name),
+                ],
+                folder / f"{name}.log",
+            )
         from distributed import Client
 
         with Client(address, timeout=60) as client:
@@ -107,9 +140,26 @@ def test_one_and_two_workers_give_identical_numbers(cluster, tmp_path):
 def test_study_by_scheduler_survives_a_killed_worker(cluster, tmp_path):
     """A worker killed during the study loses no finished replicate, and the study completes every replicate."""
     out = tmp_path / "study"
-    command = [sys.executable, "-m", "lesionmap", "study", "--scheduler", cluster["address"], "--replicates", "6",
-               "--n-patients", "120", "--stages", *STAGES, "--saem-iterations", "40", "10", "--out", str(out),
-               "--no-progress"]
+    command = [
+        sys.executable,
+        "-m",
+        "lesionmap",
+        "study",
+        "--scheduler",
+        cluster["address"],
+        "--replicates",
+        "6",
+        "--n-patients",
+        "120",
+        "--stages",
+        *STAGES,
+        "--saem-iterations",
+        "40",
+        "10",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     study = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         _wait_for(lambda: len(list((out / "replicates").glob("seed-*.parquet"))) >= 1, 180, "the first replicate")

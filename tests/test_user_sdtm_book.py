@@ -58,8 +58,19 @@ def sponsor_build(tmp_path_factory):
     write_sdtm(simulate(load_spec("mcrc"), n_patients=PATIENTS, seed=11), root / "original", fmt="csv")
     expected = sdtm_sponsor.another_sponsor(root / "original", root / "their-trial", n_conflicts=3)
     build_dir = tmp_path_factory.mktemp("sponsor-build")
-    status = main(["build", "--cohort", str(root / "their-trial"), "--seed", "5", "--unknown-location", "other",
-                   "--build-dir", str(build_dir)])
+    status = main(
+        [
+            "build",
+            "--cohort",
+            str(root / "their-trial"),
+            "--seed",
+            "5",
+            "--unknown-location",
+            "other",
+            "--build-dir",
+            str(build_dir),
+        ]
+    )
     return expected, build_dir, status
 
 

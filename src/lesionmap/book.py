@@ -32,6 +32,7 @@ from lesionmap.config import (
 #: (the cohort key plus a digest of any non-default chapter parameters).
 RUN_KEY_ENV = "LESIONMAP_RUN_KEY"
 
+
 @dataclass(frozen=True)
 class Context:
     """Where one run of the chapters reads and writes, what it runs on, and how the SDTM reader reads it.
@@ -51,9 +52,17 @@ class Context:
     location_conflicts: str = "first"
 
     @classmethod
-    def from_parameters(cls, cohort=DEFAULT_COHORT, n_patients: int = 0, seed: int = DEFAULT_SEED,
-                        build_dir: str | Path = DEFAULT_BUILD_DIR, sdtm_map: str | None = None, evaluator: str | None = None,
-                        unknown_location: str = "error", location_conflicts: str = "first") -> Context:
+    def from_parameters(
+        cls,
+        cohort=DEFAULT_COHORT,
+        n_patients: int = 0,
+        seed: int = DEFAULT_SEED,
+        build_dir: str | Path = DEFAULT_BUILD_DIR,
+        sdtm_map: str | None = None,
+        evaluator: str | None = None,
+        unknown_location: str = "error",
+        location_conflicts: str = "first",
+    ) -> Context:
         """Check the chapter parameters and make the context; a bad value raises a one-line ValueError.
 
         ``cohort`` may be a list of SDTM folders (or a folder of trial folders): the trials are pooled.
@@ -75,8 +84,16 @@ class Context:
             raise ValueError(f"location_conflicts must be 'first' or 'error', not {location_conflicts!r}")
         if sdtm_map and not Path(sdtm_map).is_file():
             raise ValueError(f"sdtm_map '{sdtm_map}' is not a file (give a copy of data/sdtm_map.yaml)")
-        return cls(os.pathsep.join(folders), int(n_patients), int(seed), Path(build_dir), sdtm_map or None,
-                   evaluator or None, unknown_location, location_conflicts)
+        return cls(
+            os.pathsep.join(folders),
+            int(n_patients),
+            int(seed),
+            Path(build_dir),
+            sdtm_map or None,
+            evaluator or None,
+            unknown_location,
+            location_conflicts,
+        )
 
     @property
     def simulated(self) -> bool:
@@ -97,8 +114,12 @@ class Context:
 
     def reader_options(self) -> dict:
         """The keyword arguments of ``read_sdtm`` that this run chose."""
-        return {"mapping": self.sdtm_map, "evaluator": self.evaluator, "unknown_location": self.unknown_location,
-                "location_conflicts": self.location_conflicts}
+        return {
+            "mapping": self.sdtm_map,
+            "evaluator": self.evaluator,
+            "unknown_location": self.unknown_location,
+            "location_conflicts": self.location_conflicts,
+        }
 
     @property
     def cohort_label(self) -> str:
@@ -237,8 +258,10 @@ def show_table(frame: pd.DataFrame, caption: str | None = None, digits: int = 3)
     """A DataFrame as a compact HTML table without the index (for the book's tables); long text columns keep a
     readable minimum width (``text_column_widths``)."""
     styler = frame.style.hide(axis="index").format(precision=digits, thousands=",")
-    styles = [{"selector": f"td.col{position}, th.col_heading.col{position}", "props": f"min-width: {width}rem;"}
-              for position, width in text_column_widths(frame).items()]
+    styles = [
+        {"selector": f"td.col{position}, th.col_heading.col{position}", "props": f"min-width: {width}rem;"}
+        for position, width in text_column_widths(frame).items()
+    ]
     if styles:
         styler = styler.set_table_styles(styles, overwrite=False)
     if caption:

@@ -107,15 +107,23 @@ class PageReport:
 
     @property
     def ok(self) -> bool:
-        return (self.charts == self.charts_drawn and not self.console_errors and not self.remote_resources
-                and self.layout_measured and not self.narrow_columns and not self.overflows
-                and (self.expected_charts is None or self.charts == self.expected_charts))
+        return (
+            self.charts == self.charts_drawn
+            and not self.console_errors
+            and not self.remote_resources
+            and self.layout_measured
+            and not self.narrow_columns
+            and not self.overflows
+            and (self.expected_charts is None or self.charts == self.expected_charts)
+        )
 
     def problems(self) -> list[str]:
         """Each reason this page fails, one line each."""
         lines = [f"console: {m}" for m in self.console_errors] + [f"remote: {m}" for m in self.remote_resources]
-        lines += [f"squeezed text column (under {MIN_TEXT_COLUMN_PX} px or {MIN_CHARS_PER_LINE} characters a line): {m}"
-                  for m in self.narrow_columns]
+        lines += [
+            f"squeezed text column (under {MIN_TEXT_COLUMN_PX} px or {MIN_CHARS_PER_LINE} characters a line): {m}"
+            for m in self.narrow_columns
+        ]
         lines += [f"wider than the text column: {m}" for m in self.overflows]
         if not self.layout_measured:
             lines.append("layout not measured (the measuring script did not run)")
@@ -135,11 +143,24 @@ def chromium_executable() -> str:
 def _chromium(args: list[str], timeout: float) -> subprocess.CompletedProcess:
     with tempfile.TemporaryDirectory() as profile:
         command = [
-            chromium_executable(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-            "--no-first-run", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", f"--user-data-dir={profile}", "--proxy-server=127.0.0.1:9",
-            "--host-resolver-rules=MAP * ~NOTFOUND", "--enable-logging=stderr", "--v=0",
-            "--allow-file-access-from-files", "--virtual-time-budget=20000", f"--window-size={WINDOW_SIZE}", *args,
+            chromium_executable(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--proxy-server=127.0.0.1:9",
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--allow-file-access-from-files",
+            "--virtual-time-budget=20000",
+            f"--window-size={WINDOW_SIZE}",
+            *args,
         ]
         return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
 
@@ -158,7 +179,7 @@ def _chart_drawn(dom: str, chart_id: str) -> bool:
     if start < 0:
         return False
     end = dom.find("<script", start)
-    inner = dom[start:end if end > 0 else len(dom)]
+    inner = dom[start : end if end > 0 else len(dom)]
     return ('class="marks"' in inner or "<canvas" in inner) and 'class="error"' not in inner
 
 
@@ -177,11 +198,15 @@ def layout_problems(dom: str) -> tuple[list[str], list[str]] | None:
 def _measured_dom(path: Path, timeout: float) -> subprocess.CompletedProcess:
     """Dump the DOM of a copy of the page (same folder, so relative assets resolve) with the layout script."""
     text = path.read_text(encoding="utf-8")
-    script = (LAYOUT_SCRIPT.replace("MIN_WIDTH", str(MIN_TEXT_COLUMN_PX)).replace("MIN_CHARS", str(MIN_CHARS_PER_LINE))
-              .replace("LAYOUT_ID", _LAYOUT_ID))
+    script = (
+        LAYOUT_SCRIPT.replace("MIN_WIDTH", str(MIN_TEXT_COLUMN_PX))
+        .replace("MIN_CHARS", str(MIN_CHARS_PER_LINE))
+        .replace("LAYOUT_ID", _LAYOUT_ID)
+    )
     text = text.replace("</body>", script + "</body>") if "</body>" in text else text + script
-    with tempfile.NamedTemporaryFile("w", suffix=".html", prefix=".layout-", dir=path.parent, delete=False,
-                                     encoding="utf-8") as handle:
+    with tempfile.NamedTemporaryFile(
+        "w", suffix=".html", prefix=".layout-", dir=path.parent, delete=False, encoding="utf-8"
+    ) as handle:
         handle.write(text)
         copy = Path(handle.name)
     try:
@@ -236,13 +261,19 @@ def check_book(html_dir: Path, screenshots: Path | None = None, executed_dir: Pa
     charts as the executed notebook produced.
     """
     html_dir = Path(html_dir)
-    pages = sorted(p for p in html_dir.rglob("*.html") if not p.relative_to(html_dir).parts[0].startswith("_")
-                   and p.name not in {"genindex.html", "search.html", "index.html"})
+    pages = sorted(
+        p
+        for p in html_dir.rglob("*.html")
+        if not p.relative_to(html_dir).parts[0].startswith("_")
+        and p.name not in {"genindex.html", "search.html", "index.html"}
+    )
     reports = []
     for page in pages:
         shot = None
         if screenshots is not None:
-            shot = Path(screenshots) / (page.relative_to(html_dir).with_suffix("").as_posix().replace("/", "__") + ".png")
+            shot = Path(screenshots) / (
+                page.relative_to(html_dir).with_suffix("").as_posix().replace("/", "__") + ".png"
+            )
         report = check_page(page, shot)
         notebook = Path(executed_dir) / page.relative_to(html_dir).with_suffix(".ipynb") if executed_dir else None
         if notebook is not None and notebook.exists():

@@ -26,8 +26,12 @@ from lesionmap.config import (
 log = logging.getLogger(__name__)
 
 #: The chapter parameter of each reader option on the command line.
-READER_PARAMETERS = {"map": "sdtm_map", "evaluator": "evaluator", "unknown_location": "unknown_location",
-                     "location_conflicts": "location_conflicts"}
+READER_PARAMETERS = {
+    "map": "sdtm_map",
+    "evaluator": "evaluator",
+    "unknown_location": "unknown_location",
+    "location_conflicts": "location_conflicts",
+}
 
 
 class UsageError(ValueError):
@@ -78,8 +82,13 @@ def add_verbosity_options(parser: argparse.ArgumentParser, default=argparse.SUPP
     """``-v/--verbose`` (repeatable) and ``-q/--quiet``, accepted before or after the command's name."""
     noise = parser.add_mutually_exclusive_group()
     noise.add_argument("-v", "--verbose", action="count", default=default, help="more messages (-vv: debug)")
-    noise.add_argument("-q", "--quiet", action="store_true", default=default if default is argparse.SUPPRESS
-                       else False, help="warnings and errors only, no progress bars")
+    noise.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=default if default is argparse.SUPPRESS else False,
+        help="warnings and errors only, no progress bars",
+    )
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -98,45 +107,74 @@ def make_parser() -> argparse.ArgumentParser:
         "them with jupyter-book (strict: -W -n) into _build/book/_build/html/.",
     )
     build.add_argument(
-        "--cohort", type=cohort_argument, default=[DEFAULT_COHORT], nargs="+", metavar="COHORT",
+        "--cohort",
+        type=cohort_argument,
+        default=[DEFAULT_COHORT],
+        nargs="+",
+        metavar="COHORT",
         help="mcrc (default: the simulated colorectal cohort), mhnscc (the simulated head-and-neck cohort), "
         "a folder of SDTM files, or several folders (or a folder of trial folders) to pool "
         "(see the book's appendix 'Bringing your own SDTM data')",
     )
     build.add_argument(
-        "--n-patients", type=non_negative_int, default=0,
+        "--n-patients",
+        type=non_negative_int,
+        default=0,
         help="patients to simulate (0 = the cohort spec's size: 4,308 for mcrc); e.g. 300 for a class",
     )
     build.add_argument("--seed", type=non_negative_int, default=DEFAULT_SEED, help="seed of every stochastic step")
     build.add_argument(
-        "--chapters", nargs="+", metavar="CHAPTER",
+        "--chapters",
+        nargs="+",
+        metavar="CHAPTER",
         help="execute only these chapters (by file name, e.g. 02_growth, or number prefix, e.g. 02); "
         "the others keep their last executed version",
     )
     build.add_argument(
-        "-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        metavar=("NAME", "VALUE"),
         help="a chapter parameter passed to papermill (repeatable); see the README's parameter table",
     )
     build.add_argument("--build-dir", default=DEFAULT_BUILD_DIR, help="output folder (default: _build)")
     build.add_argument("--no-html", action="store_true", help="execute the chapters but do not render HTML")
     build.add_argument(
-        "--jobs", type=non_negative_int, default=0,
+        "--jobs",
+        type=non_negative_int,
+        default=0,
         help="chapters executed at the same time: the main chain and the standalone appendices run side by side "
         "(default 0: one per available core)",
     )
-    reader = build.add_argument_group("SDTM reader", "how Chapter 1 reads the SDTM files (chapter parameters "
-                                      "sdtm_map, evaluator, unknown_location, location_conflicts)")
-    reader.add_argument("--map", type=map_argument, metavar="PATH",
-                        help="your copy of data/sdtm_map.yaml (sites, nodal organs, arms, qualifiers, tests)")
-    reader.add_argument("--evaluator", metavar="NAME|accepted|all",
-                        help="whose TR/RS records to keep: a TREVAL value (blank TREVAL is INVESTIGATOR), 'accepted' "
-                        "(TRACPTFL = Y) or 'all' (default: the map's evaluator)")
-    reader.add_argument("--unknown-location", choices=UNKNOWN_LOCATION_CHOICES,
-                        help="a location the map does not know: 'error' (default) or 'other' (filed under other, "
-                        "counted)")
-    reader.add_argument("--location-conflicts", choices=LOCATION_CONFLICT_CHOICES,
-                        help="a lesion whose records give different locations: 'first' (default: the identification "
-                        "record's, counted) or 'error'")
+    reader = build.add_argument_group(
+        "SDTM reader",
+        "how Chapter 1 reads the SDTM files (chapter parameters "
+        "sdtm_map, evaluator, unknown_location, location_conflicts)",
+    )
+    reader.add_argument(
+        "--map",
+        type=map_argument,
+        metavar="PATH",
+        help="your copy of data/sdtm_map.yaml (sites, nodal organs, arms, qualifiers, tests)",
+    )
+    reader.add_argument(
+        "--evaluator",
+        metavar="NAME|accepted|all",
+        help="whose TR/RS records to keep: a TREVAL value (blank TREVAL is INVESTIGATOR), 'accepted' "
+        "(TRACPTFL = Y) or 'all' (default: the map's evaluator)",
+    )
+    reader.add_argument(
+        "--unknown-location",
+        choices=UNKNOWN_LOCATION_CHOICES,
+        help="a location the map does not know: 'error' (default) or 'other' (filed under other, counted)",
+    )
+    reader.add_argument(
+        "--location-conflicts",
+        choices=LOCATION_CONFLICT_CHOICES,
+        help="a lesion whose records give different locations: 'first' (default: the identification "
+        "record's, counted) or 'error'",
+    )
 
     simulate = commands.add_parser(
         "simulate",
@@ -154,8 +192,9 @@ def make_parser() -> argparse.ArgumentParser:
         "chart draws and nothing loads from the network, and save a screenshot of each page",
     )
     check.add_argument("--build-dir", default=DEFAULT_BUILD_DIR, help="the build folder (default: _build)")
-    check.add_argument("--screenshots", type=Path, default=None,
-                       help="where the screenshots go (default: <build-dir>/screenshots)")
+    check.add_argument(
+        "--screenshots", type=Path, default=None, help="where the screenshots go (default: <build-dir>/screenshots)"
+    )
     add_study_parser(commands)
     for command in (build, simulate, check):
         add_verbosity_options(command)
@@ -182,22 +221,49 @@ def add_study_parser(commands) -> None:
         "resumes. Without --scheduler an embedded Dask cluster of --workers processes runs it.",
     )
     study.add_argument("--replicates", type=positive_int, default=4, help="number of replicates (default 4)")
-    study.add_argument("--n-patients", type=positive_int, default=300,
-                       help="patients per simulated cohort (default 300; 4308 is the paper's scale)")
+    study.add_argument(
+        "--n-patients",
+        type=positive_int,
+        default=300,
+        help="patients per simulated cohort (default 300; 4308 is the paper's scale)",
+    )
     study.add_argument("--cohort", choices=SIMULATED_COHORTS, default="mcrc", help="which simulated cohort")
-    study.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES), metavar="STAGE",
-                       help=f"stages to run ({', '.join(STAGES)}; a stage brings the ones it needs); default all")
+    study.add_argument(
+        "--stages",
+        nargs="+",
+        choices=STAGES,
+        default=list(STAGES),
+        metavar="STAGE",
+        help=f"stages to run ({', '.join(STAGES)}; a stage brings the ones it needs); default all",
+    )
     study.add_argument("--seed", type=non_negative_int, default=DEFAULT_SEED, help="seed of the first replicate")
     study.add_argument("--out", type=Path, default=Path("_build/study"), help="output folder (default _build/study)")
     where = study.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=positive_int, default=None,
-                       help="worker processes of the embedded cluster (default 2; one thread each)")
-    where.add_argument("--scheduler", metavar="ADDRESS",
-                       help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (see the README)")
-    study.add_argument("--retries", type=non_negative_int, default=1,
-                       help="further attempts of a replicate that fails (default 1: a replicate fails after two)")
-    study.add_argument("--saem-iterations", type=positive_int, nargs=2, default=None, metavar=("K1", "K2"),
-                       help="SAEM iterations (default: the book's 300 100)")
+    where.add_argument(
+        "--workers",
+        type=positive_int,
+        default=None,
+        help="worker processes of the embedded cluster (default 2; one thread each)",
+    )
+    where.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (see the README)",
+    )
+    study.add_argument(
+        "--retries",
+        type=non_negative_int,
+        default=1,
+        help="further attempts of a replicate that fails (default 1: a replicate fails after two)",
+    )
+    study.add_argument(
+        "--saem-iterations",
+        type=positive_int,
+        nargs=2,
+        default=None,
+        metavar=("K1", "K2"),
+        help="SAEM iterations (default: the book's 300 100)",
+    )
     study.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -250,8 +316,10 @@ def run_check(args) -> int:
     for report in reports:
         status = "ok" if report.ok else "FAILED"
         page = report.path.relative_to(html.resolve())
-        print(f"{status:6} {page}: {report.charts_drawn}/{report.charts} charts drawn"
-              + "".join(f"\n       {line}" for line in report.problems()))
+        print(
+            f"{status:6} {page}: {report.charts_drawn}/{report.charts} charts drawn"
+            + "".join(f"\n       {line}" for line in report.problems())
+        )
     failed = sum(not r.ok for r in reports)
     charts = sum(r.charts for r in reports)
     print(f"{len(reports)} pages, {charts} charts, {failed} failed; screenshots in {screenshots}")
@@ -263,10 +331,22 @@ def run_study_command(args) -> int:
 
     options = {"saem_iterations": tuple(args.saem_iterations)} if args.saem_iterations else {}
     try:
-        design = StudyDesign(cohort=args.cohort, n_patients=args.n_patients, replicates=args.replicates,
-                             base_seed=args.seed, stages=tuple(args.stages), options=options)
-        result = run_study(design, args.out, workers=args.workers or 2, scheduler=args.scheduler,
-                           retries=args.retries, progress=False if args.no_progress else None)
+        design = StudyDesign(
+            cohort=args.cohort,
+            n_patients=args.n_patients,
+            replicates=args.replicates,
+            base_seed=args.seed,
+            stages=tuple(args.stages),
+            options=options,
+        )
+        result = run_study(
+            design,
+            args.out,
+            workers=args.workers or 2,
+            scheduler=args.scheduler,
+            retries=args.retries,
+            progress=False if args.no_progress else None,
+        )
     except StudyError as error:
         raise UsageError(str(error)) from None
     except OSError as error:

@@ -38,6 +38,7 @@ def package_version() -> str:
     except metadata.PackageNotFoundError:
         return "0+unknown"
 
+
 #: Choices of the SDTM reader options (``--unknown-location``, ``--location-conflicts``; chapter parameters).
 UNKNOWN_LOCATION_CHOICES = ("error", "other")
 LOCATION_CONFLICT_CHOICES = ("first", "error")

@@ -75,8 +75,10 @@ def table_one(patients: pd.DataFrame, lesions: pd.DataFrame, by: str = "treatmen
     rows.append(("Liver metastases, n (%)", [_count_pct(g["liver"].fillna(False).astype(bool)) for _, g in groups]))
     for response in ("CR", "PR", "SD", "PD", "NE"):
         rows.append((f"Best response {response}, n (%)", [_count_pct(g["recist_bor"] == response) for _, g in groups]))
-    for label, duration, event, events in (("Progression-free survival", "pfs_days", "pfs_event", "progressed or died"),
-                                           ("Overall survival", "os_days", "os_event", "died")):
+    for label, duration, event, events in (
+        ("Progression-free survival", "pfs_days", "pfs_event", "progressed or died"),
+        ("Overall survival", "os_days", "os_event", "died"),
+    ):
         cells = [_survival_cells(g, duration, event) for _, g in groups]
         rows.append((f"{label}, median days (95% CI)", [c[0] for c in cells]))
         rows.append((f"{label}: {events}, n (%)", [c[1] for c in cells]))

@@ -26,7 +26,9 @@ def model_scale(name: str, values) -> np.ndarray:
     return np.log(values)
 
 
-def organ_kruskal(individual: pd.DataFrame, parameters=GROWTH_PARAMETERS, min_lesions: int = _MIN_LESIONS) -> pd.DataFrame:
+def organ_kruskal(
+    individual: pd.DataFrame, parameters=GROWTH_PARAMETERS, min_lesions: int = _MIN_LESIONS
+) -> pd.DataFrame:
     """Kruskal-Wallis test of each parameter across organs (organs with at least ``min_lesions`` lesions)."""
     counts = individual["organ"].value_counts()
     kept = individual[individual["organ"].isin(counts[counts >= min_lesions].index)]
@@ -38,7 +40,9 @@ def organ_kruskal(individual: pd.DataFrame, parameters=GROWTH_PARAMETERS, min_le
     return pd.DataFrame(rows)
 
 
-def organ_medians(individual: pd.DataFrame, parameters=GROWTH_PARAMETERS, min_lesions: int = _MIN_LESIONS) -> pd.DataFrame:
+def organ_medians(
+    individual: pd.DataFrame, parameters=GROWTH_PARAMETERS, min_lesions: int = _MIN_LESIONS
+) -> pd.DataFrame:
     """Median of each parameter per organ, with the lesion count (organs with at least ``min_lesions``)."""
     grouped = individual.groupby("organ", observed=True)
     medians = grouped[list(parameters)].median()
@@ -59,8 +63,9 @@ def pearson_table(frame: pd.DataFrame, pairs, log: bool = False) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
-def baseline_volume_correlations(individual: pd.DataFrame, volume_col: str = "V0",
-                                 parameters=GROWTH_PARAMETERS) -> pd.DataFrame:
+def baseline_volume_correlations(
+    individual: pd.DataFrame, volume_col: str = "V0", parameters=GROWTH_PARAMETERS
+) -> pd.DataFrame:
     """Pearson correlation of each parameter (model scale) with log10 baseline volume, over lesions."""
     rows = []
     log_volume = np.log10(individual[volume_col].to_numpy(float))
@@ -79,8 +84,12 @@ def cohens_d(a, b) -> float:
     return float((a.mean() - b.mean()) / pooled)
 
 
-def treatment_effects(individual: pd.DataFrame, group_col: str = "treatment_group",
-                      treated: str = "TAR+Chemo", control: str = "Chemo alone") -> pd.DataFrame:
+def treatment_effects(
+    individual: pd.DataFrame,
+    group_col: str = "treatment_group",
+    treated: str = "TAR+Chemo",
+    control: str = "Chemo alone",
+) -> pd.DataFrame:
     """Supplementary Fig. 2: TAR + Chemo vs Chemo alone on Kd, 1 - F and Kg.
 
     Effect size: |Cohen's d| on the model scale, signed so that a positive value means the treated group
@@ -94,8 +103,18 @@ def treatment_effects(individual: pd.DataFrame, group_col: str = "treatment_grou
         b = frame.loc[frame[group_col] == control, name].to_numpy(float)
         d = cohens_d(model_scale(name, a), model_scale(name, b))
         u, p = stats.mannwhitneyu(a, b, alternative="two-sided")
-        rows.append({"parameter": name, "median_treated": float(np.median(a)), "median_control": float(np.median(b)),
-                     "effect_size": sign * d, "U": u, "p": p, "n_treated": len(a), "n_control": len(b)})
+        rows.append(
+            {
+                "parameter": name,
+                "median_treated": float(np.median(a)),
+                "median_control": float(np.median(b)),
+                "effect_size": sign * d,
+                "U": u,
+                "p": p,
+                "n_treated": len(a),
+                "n_control": len(b),
+            }
+        )
     return pd.DataFrame(rows)
 
 

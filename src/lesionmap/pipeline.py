@@ -68,7 +68,7 @@ def clear_downstream(ctx: Context, stage: str = "tables") -> None:
     """Remove the cached stages computed from ``stage`` (recomputing a stage makes the later ones stale)."""
     import shutil
 
-    for later in CACHED_STAGES[CACHED_STAGES.index(stage) + 1:]:
+    for later in CACHED_STAGES[CACHED_STAGES.index(stage) + 1 :]:
         shutil.rmtree(ctx.artifacts / later, ignore_errors=True)
 
 
@@ -131,12 +131,16 @@ def growth_fit(ctx: Context, refresh: bool = False, **saem_options):
 
 
 #: Covariates of the growth model's covariate fit: organ and treatment group on each of Kd, F and Kg.
-GROWTH_COVARIATES = {"Kd": ["organ", "treatment_group"], "F": ["organ", "treatment_group"],
-                     "Kg": ["organ", "treatment_group"]}
+GROWTH_COVARIATES = {
+    "Kd": ["organ", "treatment_group"],
+    "F": ["organ", "treatment_group"],
+    "Kg": ["organ", "treatment_group"],
+}
 
 
-def growth_covariate_fit(ctx: Context, refresh: bool = False, covariates: dict | None = None,
-                         references: dict | None = None, **saem_options):
+def growth_covariate_fit(
+    ctx: Context, refresh: bool = False, covariates: dict | None = None, references: dict | None = None, **saem_options
+):
     """The SAEM fit with covariates on the typical values (default: organ and treatment group on Kd, F, Kg).
 
     Each lesion's organ and its patient's treatment group come from the analysis tables; the reference
@@ -145,8 +149,13 @@ def growth_covariate_fit(ctx: Context, refresh: bool = False, covariates: dict |
     from lesionmap.growth import SAEM
 
     covariates = GROWTH_COVARIATES if covariates is None else covariates
-    options = {"random_state": ctx.seed, "verbose": False, **saem_options, "covariates": covariates,
-               "references": references}
+    options = {
+        "random_state": ctx.seed,
+        "verbose": False,
+        **saem_options,
+        "covariates": covariates,
+        "references": references,
+    }
 
     def compute():
         data = analysis_data(ctx)
@@ -211,7 +220,8 @@ def event_table(ctx: Context, endpoint: str) -> pd.DataFrame:
     data = analysis_data(ctx)
     events = lesion_events(ctx)
     covariates = data.patients[["patient_id", "trial", *CANDIDATE_COVARIATES]].assign(
-        prior_surgery=lambda p: p["prior_surgery"].astype(float), line=lambda p: p["line"].astype(float))
+        prior_surgery=lambda p: p["prior_surgery"].astype(float), line=lambda p: p["line"].astype(float)
+    )
     table = events[events["endpoint"] == endpoint].merge(covariates, on="patient_id", how="left")
     return table.assign(event=table["event"].astype(int)).reset_index(drop=True)
 
@@ -226,8 +236,9 @@ def _references_for(table: pd.DataFrame, terms) -> dict:
     return refs
 
 
-def organ_model(ctx: Context, endpoint: str, refresh: bool = False, strata: str | None = None,
-                by: str | None = None) -> dict:
+def organ_model(
+    ctx: Context, endpoint: str, refresh: bool = False, strata: str | None = None, by: str | None = None
+) -> dict:
     """The frailty Cox model of one endpoint by organ (reference abdomen) with the covariates the paper's rule keeps.
 
     Candidate covariates are tested one at a time against ``organ`` by likelihood ratio and kept at p < 0.05
@@ -243,27 +254,47 @@ def organ_model(ctx: Context, endpoint: str, refresh: bool = False, strata: str 
     def compute():
         table = event_table(ctx, endpoint)
         candidates = [c for c in CANDIDATE_COVARIATES if table[c].dropna().nunique() > 1]
-        selection = select_covariates(table, "day", "event", "patient_id", candidates=candidates,
-                                      base_terms=["organ"],
-                                      references=_references_for(table, ["organ", *candidates]), strata=strata)
+        selection = select_covariates(
+            table,
+            "day",
+            "event",
+            "patient_id",
+            candidates=candidates,
+            base_terms=["organ"],
+            references=_references_for(table, ["organ", *candidates]),
+            strata=strata,
+        )
         terms = selection.kept
         complete = table.dropna(subset=terms)
         references = _references_for(complete, terms)
-        model = {"endpoint": endpoint, "selection": selection.table, "covariates": terms[1:],
-                 "fit": fit_organ_model(complete, terms[1:], references, strata=strata), "references": references}
+        model = {
+            "endpoint": endpoint,
+            "selection": selection.table,
+            "covariates": terms[1:],
+            "fit": fit_organ_model(complete, terms[1:], references, strata=strata),
+            "references": references,
+        }
         if by is not None:
             within = [term for term in terms if term != by]
-            model["fits_by"] = fit_by(complete, by, "day", "event", "patient_id", covariates=within,
-                                      references={k: v for k, v in references.items() if k in within},
-                                      strata=strata)
+            model["fits_by"] = fit_by(
+                complete,
+                by,
+                "day",
+                "event",
+                "patient_id",
+                covariates=within,
+                references={k: v for k, v in references.items() if k in within},
+                strata=strata,
+            )
         return model
 
     name = f"{endpoint}" + (f"-strata-{strata}" if strata else "") + (f"-by-{by}" if by else "")
     return _pickled(ctx.artifacts / "cox" / f"{name}.pkl", refresh, compute)
 
 
-def sequence_clustering(ctx: Context, refresh: bool = False, n_clusters: int = 5, encoding: str = "onehot_padded",
-                        ties: str = "shared"):
+def sequence_clustering(
+    ctx: Context, refresh: bool = False, n_clusters: int = 5, encoding: str = "onehot_padded", ties: str = "shared"
+):
     """Each patient's organ progression sequence and its k-means cluster (Chapter 4 refreshes it).
 
     Returns ``(sequences, clustering)``: a ``ProgressionSequences`` and a fitted ``SequenceClustering``
@@ -274,8 +305,7 @@ def sequence_clustering(ctx: Context, refresh: bool = False, n_clusters: int = 5
 
     def compute():
         sequences = progression_sequences(lesion_events(ctx), analysis_data(ctx).patients, ties=ties)
-        clustering = SequenceClustering(n_clusters=n_clusters, encoding=encoding,
-                                        random_state=ctx.seed).fit(sequences)
+        clustering = SequenceClustering(n_clusters=n_clusters, encoding=encoding, random_state=ctx.seed).fit(sequences)
         return sequences, clustering
 
     return _pickled(ctx.artifacts / "sequences" / f"k{n_clusters}-{encoding}-{ties}.pkl", refresh, compute)

@@ -41,8 +41,10 @@ def load_laleh2022(path: Path = DATA_FILE, loq_mm: float = SLD_LOQ_MM) -> tuple[
     unknown = value.isna() & ~too_small & ~not_evaluable & ~missing
     if unknown.any():
         rows = ", ".join(str(i + 2) for i in np.flatnonzero(unknown)[:10])
-        raise ValueError(f"{path.name}, column TargetLesionLongDiam_mm, rows {rows}: unknown text value(s) "
-                         f"{sorted(text[unknown].unique())}")
+        raise ValueError(
+            f"{path.name}, column TargetLesionLongDiam_mm, rows {rows}: unknown text value(s) "
+            f"{sorted(text[unknown].unique())}"
+        )
     no_day = raw["Treatment_Day"].isna()
     usable = ~(not_evaluable | missing | no_day)
     study_number = raw["Study_Arm"].str.extract(r"Study_(\d+)_Arm_(\d+)").astype(int)

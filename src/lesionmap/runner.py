@@ -194,9 +194,7 @@ def _check_parameters(options: BuildOptions, chapters: list[str]) -> None:
         known |= set(notebook_parameters(doc, options.root))
     unknown = sorted(set(options.parameters) - known)
     if unknown:
-        raise BuildError(
-            f"unknown parameter(s) {', '.join(unknown)}: the chapters take {', '.join(sorted(known))}"
-        )
+        raise BuildError(f"unknown parameter(s) {', '.join(unknown)}: the chapters take {', '.join(sorted(known))}")
 
 
 class LocalKernelManager(AsyncKernelManager):
@@ -280,8 +278,10 @@ def merge_parameter_cells(notebook_path: Path) -> None:
     import nbformat
 
     notebook = nbformat.read(str(notebook_path), as_version=4)
-    tagged = {tag: [c for c in notebook.cells if tag in c.get("metadata", {}).get("tags", [])]
-              for tag in ("parameters", "injected-parameters")}
+    tagged = {
+        tag: [c for c in notebook.cells if tag in c.get("metadata", {}).get("tags", [])]
+        for tag in ("parameters", "injected-parameters")
+    }
     if not tagged["parameters"] or not tagged["injected-parameters"]:
         return
     defaults, injected = tagged["parameters"][0], tagged["injected-parameters"][0]
@@ -333,8 +333,15 @@ def render_html(options: BuildOptions, staging: Path) -> Path:
         )
     output = (options.root / options.build_dir).resolve()
     command = [
-        str(Path(sys.executable).with_name("jupyter-book")), "build", "--all", "-W", "-n", "--keep-going",
-        str(staging), "--path-output", str(output / "book"),
+        str(Path(sys.executable).with_name("jupyter-book")),
+        "build",
+        "--all",
+        "-W",
+        "-n",
+        "--keep-going",
+        str(staging),
+        "--path-output",
+        str(output / "book"),
     ]
     result = subprocess.run(command, capture_output=True, text=True, cwd=options.root)
     log = output / "jupyter-book.log"

@@ -54,9 +54,24 @@ def _ellipse(cx: float, cy: float, rx: float, ry: float, n: int = 40) -> list[li
 def body_outline() -> dict:
     """A simple human silhouette (head, neck, torso with arms, legs) as a GeoJSON FeatureCollection."""
     right_half = [
-        [0.0, 8.7], [0.32, 8.65], [0.38, 8.2], [1.3, 7.95], [1.75, 7.6], [2.1, 5.9], [2.35, 3.9], [2.05, 3.85],
-        [1.75, 5.5], [1.5, 6.4], [1.35, 4.4], [1.45, 2.6], [1.3, 0.3], [1.45, 0.0], [0.55, 0.0], [0.6, 0.3],
-        [0.3, 2.5], [0.0, 2.7],
+        [0.0, 8.7],
+        [0.32, 8.65],
+        [0.38, 8.2],
+        [1.3, 7.95],
+        [1.75, 7.6],
+        [2.1, 5.9],
+        [2.35, 3.9],
+        [2.05, 3.85],
+        [1.75, 5.5],
+        [1.5, 6.4],
+        [1.35, 4.4],
+        [1.45, 2.6],
+        [1.3, 0.3],
+        [1.45, 0.0],
+        [0.55, 0.0],
+        [0.6, 0.3],
+        [0.3, 2.5],
+        [0.0, 2.7],
     ]
     left_half = [[-x, y] for x, y in reversed(right_half[1:-1])]
     torso = right_half + left_half + [right_half[0]]
@@ -90,32 +105,64 @@ def anatomy_chart(phenotypes: pd.DataFrame, title: str, subtitle: str | None = N
     frame = phenotypes.merge(organ_layout(phenotypes["organ"]), on="organ", how="left")
     if "lesions" not in frame:
         frame["lesions"] = 1
-    frame["label"] = np.where(frame["phenotype"] == REFERENCE_PHENOTYPE, frame["organ"] + " (reference)", frame["organ"])
+    frame["label"] = np.where(
+        frame["phenotype"] == REFERENCE_PHENOTYPE, frame["organ"] + " (reference)", frame["organ"]
+    )
     projection = dict(type="identity", reflectY=True)
-    outline = alt.Chart(alt.Data(values=body_outline()["features"])).mark_geoshape(
-        fill="#f6efe8", stroke="#9c8f84", strokeWidth=1.5
-    ).project(**projection)
-    domain = list(PHENOTYPE_COLORS) + [frame.loc[frame["phenotype"] == REFERENCE_PHENOTYPE, "description"].iat[0]] \
-        if (frame["phenotype"] == REFERENCE_PHENOTYPE).any() else list(PHENOTYPE_COLORS)
+    outline = (
+        alt.Chart(alt.Data(values=body_outline()["features"]))
+        .mark_geoshape(fill="#f6efe8", stroke="#9c8f84", strokeWidth=1.5)
+        .project(**projection)
+    )
+    domain = (
+        list(PHENOTYPE_COLORS) + [frame.loc[frame["phenotype"] == REFERENCE_PHENOTYPE, "description"].iat[0]]
+        if (frame["phenotype"] == REFERENCE_PHENOTYPE).any()
+        else list(PHENOTYPE_COLORS)
+    )
     colors = list(PHENOTYPE_COLORS.values()) + [REFERENCE_COLOR]
-    color = alt.Color("description:N", scale=alt.Scale(domain=domain, range=colors[: len(domain)]),
-                      legend=alt.Legend(orient="bottom", direction="vertical", title="phenotype (hazard ratio "
-                                        "against the reference organ above or below 1)", symbolStrokeColor="#333",
-                                        symbolSize=150, labelLimit=400, titleLimit=500))
-    tooltip = [alt.Tooltip("organ:N"), alt.Tooltip("description:N", title="phenotype"),
-               alt.Tooltip("response_hr:Q", format=".2f", title="response HR"),
-               alt.Tooltip("progression_hr:Q", format=".2f", title="progression HR"),
-               alt.Tooltip("lesions:Q", format=",")]
-    dots = alt.Chart(frame).mark_circle(opacity=0.95, stroke="#333", strokeWidth=1).encode(
-        longitude="x:Q", latitude="y:Q", color=color,
-        size=alt.Size("lesions:Q", scale=alt.Scale(range=[100, 900]), legend=None),
-        tooltip=tooltip,
-    ).project(**projection)
-    labels = [
-        alt.Chart(frame[frame["side"] == side]).mark_text(
-            align="right" if side == "left" else "left", dx=-14 if side == "left" else 14, fontSize=12
-        ).encode(longitude="x:Q", latitude="y:Q", text="label:N", tooltip=tooltip).project(**projection)
-        for side in ("left", "right") if (frame["side"] == side).any()
+    color = alt.Color(
+        "description:N",
+        scale=alt.Scale(domain=domain, range=colors[: len(domain)]),
+        legend=alt.Legend(
+            orient="bottom",
+            direction="vertical",
+            title="phenotype (hazard ratio against the reference organ above or below 1)",
+            symbolStrokeColor="#333",
+            symbolSize=150,
+            labelLimit=400,
+            titleLimit=500,
+        ),
+    )
+    tooltip = [
+        alt.Tooltip("organ:N"),
+        alt.Tooltip("description:N", title="phenotype"),
+        alt.Tooltip("response_hr:Q", format=".2f", title="response HR"),
+        alt.Tooltip("progression_hr:Q", format=".2f", title="progression HR"),
+        alt.Tooltip("lesions:Q", format=","),
     ]
-    properties = {"width": 420, "height": 520, "title": alt.TitleParams(title, subtitle=subtitle) if subtitle else title}
+    dots = (
+        alt.Chart(frame)
+        .mark_circle(opacity=0.95, stroke="#333", strokeWidth=1)
+        .encode(
+            longitude="x:Q",
+            latitude="y:Q",
+            color=color,
+            size=alt.Size("lesions:Q", scale=alt.Scale(range=[100, 900]), legend=None),
+            tooltip=tooltip,
+        )
+        .project(**projection)
+    )
+    labels = [
+        alt.Chart(frame[frame["side"] == side])
+        .mark_text(align="right" if side == "left" else "left", dx=-14 if side == "left" else 14, fontSize=12)
+        .encode(longitude="x:Q", latitude="y:Q", text="label:N", tooltip=tooltip)
+        .project(**projection)
+        for side in ("left", "right")
+        if (frame["side"] == side).any()
+    ]
+    properties = {
+        "width": 420,
+        "height": 520,
+        "title": alt.TitleParams(title, subtitle=subtitle) if subtitle else title,
+    }
     return alt.layer(outline, dots, *labels).properties(**properties)

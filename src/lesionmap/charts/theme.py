@@ -9,15 +9,49 @@ FONT = "Helvetica Neue, Helvetica, Arial, sans-serif"
 
 #: Organ categories in the order the book lists them (most frequent first, then by body region).
 ORGAN_ORDER = [
-    "liver", "lung", "regional LN", "distal LN", "abdomen", "peritoneum", "spleen", "bone", "brain/CNS",
-    "GI tract", "GR", "skin", "kidney", "soft tissue", "adrenal", "pancreas", "pleura", "head and neck", "other",
+    "liver",
+    "lung",
+    "regional LN",
+    "distal LN",
+    "abdomen",
+    "peritoneum",
+    "spleen",
+    "bone",
+    "brain/CNS",
+    "GI tract",
+    "GR",
+    "skin",
+    "kidney",
+    "soft tissue",
+    "adrenal",
+    "pancreas",
+    "pleura",
+    "head and neck",
+    "other",
 ]
 
 TREATMENT_COLORS = {"TAR+Chemo": "#1f6fb4", "Chemo alone": "#d9822b"}
 
 _ORGAN_PALETTE = [
-    "#8c2d04", "#2b8cbe", "#41ab5d", "#a1d99b", "#807dba", "#bcbddc", "#fdae6b", "#636363", "#e7298a",
-    "#d95f0e", "#c994c7", "#fec44f", "#1c9099", "#9e9ac8", "#fa9fb5", "#6baed6", "#bdbdbd", "#74c476", "#969696",
+    "#8c2d04",
+    "#2b8cbe",
+    "#41ab5d",
+    "#a1d99b",
+    "#807dba",
+    "#bcbddc",
+    "#fdae6b",
+    "#636363",
+    "#e7298a",
+    "#d95f0e",
+    "#c994c7",
+    "#fec44f",
+    "#1c9099",
+    "#9e9ac8",
+    "#fa9fb5",
+    "#6baed6",
+    "#bdbdbd",
+    "#74c476",
+    "#969696",
 ]
 
 

@@ -21,6 +21,14 @@ from lesionmap.cohort.simulate import DEFAULT_SEED, CohortTruth, SimulatedCohort
 from lesionmap.cohort.spec import CohortSpec, SpecError, calibration_table, load_spec
 
 __all__ = [
-    "DEFAULT_SEED", "CohortSpec", "CohortTruth", "SimulatedCohort", "SpecError", "calibration_table", "load_spec",
-    "sdtm_domains", "simulate", "write_sdtm",
+    "DEFAULT_SEED",
+    "CohortSpec",
+    "CohortTruth",
+    "SimulatedCohort",
+    "SpecError",
+    "calibration_table",
+    "load_spec",
+    "sdtm_domains",
+    "simulate",
+    "write_sdtm",
 ]

@@ -25,13 +25,16 @@ _NEVER_DAY = 1e7
 def death_hazard_scale(values: dict, patients, frailty: np.ndarray) -> np.ndarray:
     """Each patient's hazard before any organ progresses (per day)."""
     surv = values["survival"]
-    return surv["base_hazard"] * np.exp(surv["line2_log_hazard"] * (patients.line == 2)
-                                        + surv["age_log_hazard_per_decade"] * (patients.age - 60.0) / 10.0
-                                        + surv["frailty_sd"] * frailty)
+    return surv["base_hazard"] * np.exp(
+        surv["line2_log_hazard"] * (patients.line == 2)
+        + surv["age_log_hazard_per_decade"] * (patients.age - 60.0) / 10.0
+        + surv["frailty_sd"] * frailty
+    )
 
 
-def piecewise_event_times(scale: np.ndarray, change_day: np.ndarray, log_ratio: np.ndarray,
-                          draw: np.ndarray) -> np.ndarray:
+def piecewise_event_times(
+    scale: np.ndarray, change_day: np.ndarray, log_ratio: np.ndarray, draw: np.ndarray
+) -> np.ndarray:
     """First event of h(t) = scale x exp(sum of ``log_ratio`` of the changes with ``change_day`` <= t).
 
     ``change_day`` and ``log_ratio`` are (patients x changes); inf days never happen. ``draw`` are unit
@@ -56,10 +59,15 @@ def piecewise_event_times(scale: np.ndarray, change_day: np.ndarray, log_ratio: 
     return death
 
 
-def death_times(values: dict, organs: list[str], patients, organ_progression: np.ndarray,
-                rng: np.random.Generator) -> np.ndarray:
+def death_times(
+    values: dict, organs: list[str], patients, organ_progression: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     """Latent death day of each patient (inf beyond any horizon) from its organs' progression days."""
     frailty = rng.standard_normal(patients.n)
     beta = organ_values(values, "death_log_hazard", organs).astype(float)
-    return piecewise_event_times(death_hazard_scale(values, patients, frailty), organ_progression, beta[None, :],
-                                 rng.exponential(size=patients.n))
+    return piecewise_event_times(
+        death_hazard_scale(values, patients, frailty),
+        organ_progression,
+        beta[None, :],
+        rng.exponential(size=patients.n),
+    )

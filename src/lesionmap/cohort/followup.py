@@ -86,8 +86,14 @@ def visit_days(patients, window: int, rng: np.random.Generator) -> np.ndarray:
     return np.concatenate([patients.baseline_day[:, None], days], axis=1)
 
 
-def select_targets(rules: dict, nodal: np.ndarray, lesions, n_organs: int, baseline_diameter: np.ndarray,
-                   well_defined: np.ndarray | None = None) -> np.ndarray:
+def select_targets(
+    rules: dict,
+    nodal: np.ndarray,
+    lesions,
+    n_organs: int,
+    baseline_diameter: np.ndarray,
+    well_defined: np.ndarray | None = None,
+) -> np.ndarray:
     """RECIST target lesions: measurable at baseline (large enough and, when given, ``well_defined``), the
     largest per organ, a patient maximum, every organ's largest before any organ's second."""
     measurable = baseline_diameter >= np.where(nodal, rules["nodal_measurable_mm"], rules["measurable_mm"])
@@ -109,20 +115,32 @@ def _read_diameters(meas: dict, rules: dict, volume: np.ndarray, rng: np.random.
     too_small = ~vanished & (diameter < meas["too_small_mm"])
     value = np.where(vanished, 0.0, np.where(too_small, rules["too_small_default_mm"], diameter))
     recorded = np.where(vanished, 0.0, np.where(too_small, np.nan, diameter))
-    return {"observed_volume": observed, "diameter": recorded, "vanished": vanished, "too_small": too_small,
-            "sum_value": value}
+    return {
+        "observed_volume": observed,
+        "diameter": recorded,
+        "vanished": vanished,
+        "too_small": too_small,
+        "sum_value": value,
+    }
 
 
 def _nontarget_status(nt: dict, lesions, clock: np.ndarray, observed_volume: np.ndarray) -> np.ndarray:
     """ABSENT below a fraction of baseline; UNEQUIVOCAL PROGRESSION at a multiple of the nadir so far once the
     lesion is also larger than at baseline; else PRESENT."""
     t_nadir, _ = model.nadir(lesions.V0, lesions.Kd, lesions.F, lesions.Kg)
-    nadir_so_far = model.volume_ratio(np.minimum(np.maximum(clock, 0), t_nadir[:, None]), lesions.Kd[:, None],
-                                      lesions.F[:, None], lesions.Kg[:, None])
+    nadir_so_far = model.volume_ratio(
+        np.minimum(np.maximum(clock, 0), t_nadir[:, None]), lesions.Kd[:, None], lesions.F[:, None], lesions.Kg[:, None]
+    )
     ratio = observed_volume / lesions.V0[:, None]
-    status = np.where(ratio < nt["absent_fraction"], ABSENT,
-                      np.where((ratio >= nt["progression_factor"] * nadir_so_far)
-                               & (ratio >= nt["progression_over_baseline"]), UNEQUIVOCAL, PRESENT))
+    status = np.where(
+        ratio < nt["absent_fraction"],
+        ABSENT,
+        np.where(
+            (ratio >= nt["progression_factor"] * nadir_so_far) & (ratio >= nt["progression_over_baseline"]),
+            UNEQUIVOCAL,
+            PRESENT,
+        ),
+    )
     status[:, 0] = PRESENT
     return status
 
@@ -153,9 +171,18 @@ def _first_progression(codes, valid):
     return np.where(pd_visit.any(axis=1), pd_visit.argmax(axis=1), np.iinfo(np.int64).max)
 
 
-def scan_patients(values: dict, organs: list[str], nodal_organs: list[str], patients, lesions, hub_day: np.ndarray,
-                  hub_factor: float, new_appears: np.ndarray, death_day: np.ndarray,
-                  rng: np.random.Generator) -> Scans:
+def scan_patients(
+    values: dict,
+    organs: list[str],
+    nodal_organs: list[str],
+    patients,
+    lesions,
+    hub_day: np.ndarray,
+    hub_factor: float,
+    new_appears: np.ndarray,
+    death_day: np.ndarray,
+    rng: np.random.Generator,
+) -> Scans:
     """Scan every patient until death, withdrawal, cut-off or (by default) the first RECIST progression.
 
     ``hub_day`` (per patient) and ``hub_factor`` set each lesion's clock (``lesion_growth.lesion_clock``;
@@ -187,8 +214,9 @@ def scan_patients(values: dict, organs: list[str], nodal_organs: list[str], pati
     rules = recist.RecistRules(rules_spec["pd_increase"], rules_spec["pd_absolute_mm"], rules_spec["pr_decrease"])
 
     def responses(sum_value, status, nd):
-        inputs = _visit_inputs(lesions, n, target, nodal, sum_value, nd, status, first_new,
-                               rules_spec["nodal_normal_mm"])
+        inputs = _visit_inputs(
+            lesions, n, target, nodal, sum_value, nd, status, first_new, rules_spec["nodal_normal_mm"]
+        )
         return np.where(valid, recist.overall_response(*inputs, rules=rules), recist.NE)
 
     codes = responses(obs["sum_value"], nt_status, not_done)
@@ -202,13 +230,13 @@ def scan_patients(values: dict, organs: list[str], nodal_organs: list[str], pati
     observed = np.arange(days.shape[1])[None, :] <= last_visit[:, None]
 
     # The investigator's reading: slightly different diameters and a few absent/present statuses flipped.
-    inv_diameter = np.round(obs["diameter"] * np.exp(meas["investigator_log_sd"]
-                                                     * rng.standard_normal(obs["diameter"].shape)),
-                            meas["diameter_decimals"])
+    inv_diameter = np.round(
+        obs["diameter"] * np.exp(meas["investigator_log_sd"] * rng.standard_normal(obs["diameter"].shape)),
+        meas["diameter_decimals"],
+    )
     inv_too_small = obs["too_small"] | (~obs["vanished"] & (inv_diameter < meas["too_small_mm"]))
     inv_diameter = np.where(obs["vanished"], 0.0, np.where(inv_too_small, np.nan, inv_diameter))
-    inv_sum = np.where(obs["vanished"], 0.0,
-                       np.where(inv_too_small, rules_spec["too_small_default_mm"], inv_diameter))
+    inv_sum = np.where(obs["vanished"], 0.0, np.where(inv_too_small, rules_spec["too_small_default_mm"], inv_diameter))
     inv_diameter[:, 0] = obs["diameter"][:, 0]
     inv_sum[:, 0] = obs["sum_value"][:, 0]
     inv_too_small[:, 0] = obs["too_small"][:, 0]
@@ -216,20 +244,38 @@ def scan_patients(values: dict, organs: list[str], nodal_organs: list[str], pati
     flip[:, 0] = False
     inv_status = np.where(flip, np.where(nt_status == ABSENT, PRESENT, ABSENT), nt_status)
 
-    return Scans(days=days, valid=valid, observed=observed, last_visit=last_visit, stop_day=stop_day, target=target,
-                 nodal=nodal, diameter=obs["diameter"], too_small=obs["too_small"], vanished=obs["vanished"],
-                 nt_status=nt_status, not_done=not_done, codes=codes, first_pd=_first_progression(codes, valid),
-                 first_new=first_new, detect_visit=detect_visit, inv_diameter=inv_diameter,
-                 inv_too_small=inv_too_small, inv_status=inv_status,
-                 inv_codes=responses(inv_sum, inv_status, not_done))
+    return Scans(
+        days=days,
+        valid=valid,
+        observed=observed,
+        last_visit=last_visit,
+        stop_day=stop_day,
+        target=target,
+        nodal=nodal,
+        diameter=obs["diameter"],
+        too_small=obs["too_small"],
+        vanished=obs["vanished"],
+        nt_status=nt_status,
+        not_done=not_done,
+        codes=codes,
+        first_pd=_first_progression(codes, valid),
+        first_new=first_new,
+        detect_visit=detect_visit,
+        inv_diameter=inv_diameter,
+        inv_too_small=inv_too_small,
+        inv_status=inv_status,
+        inv_codes=responses(inv_sum, inv_status, not_done),
+    )
 
 
 def exclusion_reasons(patients, lesions, scans: Scans) -> np.ndarray:
     """The paper's two rules, in order: early baseline scan; no longitudinal target measurement."""
     followed = scans.observed[lesions.patient] & ~scans.not_done
     followed[:, 0] = False
-    longitudinal = np.bincount(lesions.patient[scans.target], weights=followed[scans.target].any(axis=1),
-                               minlength=patients.n) > 0
+    longitudinal = (
+        np.bincount(lesions.patient[scans.target], weights=followed[scans.target].any(axis=1), minlength=patients.n) > 0
+    )
     early = patients.baseline_day < -EARLY_BASELINE_DAYS
-    return np.where(early, contract.EXCLUSION_RULES[0],
-                    np.where(longitudinal, "", contract.EXCLUSION_RULES[1])).astype(object)
+    return np.where(early, contract.EXCLUSION_RULES[0], np.where(longitudinal, "", contract.EXCLUSION_RULES[1])).astype(
+        object
+    )

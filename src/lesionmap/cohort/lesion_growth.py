@@ -55,8 +55,9 @@ def draw_lesions(values: dict, organs: list[str], patients, rng: np.random.Gener
     tre, cov = values["treatment_effects"], values["covariate_effects"]
     involved = patients.involved
 
-    counts = np.where(involved, 1 + rng.poisson(np.broadcast_to(organ_values(values, "extra_lesions", organs),
-                                                                (n, n_org))), 0)
+    counts = np.where(
+        involved, 1 + rng.poisson(np.broadcast_to(organ_values(values, "extra_lesions", organs), (n, n_org))), 0
+    )
     patient = np.repeat(np.repeat(np.arange(n), n_org), counts.ravel())
     organ = np.repeat(np.tile(np.arange(n_org), n), counts.ravel())
     m = len(patient)
@@ -71,15 +72,27 @@ def draw_lesions(values: dict, organs: list[str], patients, rng: np.random.Gener
     tar_slows = patients.tar & (involved.sum(axis=1) <= tre["tar_max_organs"])
     line2 = patients.line[patient] == 2
     slows = organ_values(values, "tar_slows_growth", organs).astype(bool)[organ]
-    log_kd = (np.log(organ_values(values, "Kd", organs))[organ] + tre["tar_log_Kd"] * tar
-              + var["omega_Kd"] * rng.standard_normal(m))
-    logit_f = (logit(organ_values(values, "F", organs))[organ] + tre["tar_logit_F"] * tar
-               + cov["line2_logit_F"] * line2 + cov["nonwhite_logit_F"] * (patients.race[patient] != "WHITE")
-               + var["patient_sd_F"] * u_F[patient] + var["omega_F"] * rng.standard_normal(m))
-    log_kg = (np.log(organ_values(values, "Kg", organs))[organ]
-              + tre["tar_log_Kg"] * (tar_slows[patient] & slows)
-              + cov["line2_log_Kg"] * line2 + cov["surgery_log_Kg"] * patients.prior_surgery[patient]
-              + var["patient_sd_Kg"] * u_Kg[patient] + var["omega_Kg"] * rng.standard_normal(m))
+    log_kd = (
+        np.log(organ_values(values, "Kd", organs))[organ]
+        + tre["tar_log_Kd"] * tar
+        + var["omega_Kd"] * rng.standard_normal(m)
+    )
+    logit_f = (
+        logit(organ_values(values, "F", organs))[organ]
+        + tre["tar_logit_F"] * tar
+        + cov["line2_logit_F"] * line2
+        + cov["nonwhite_logit_F"] * (patients.race[patient] != "WHITE")
+        + var["patient_sd_F"] * u_F[patient]
+        + var["omega_F"] * rng.standard_normal(m)
+    )
+    log_kg = (
+        np.log(organ_values(values, "Kg", organs))[organ]
+        + tre["tar_log_Kg"] * (tar_slows[patient] & slows)
+        + cov["line2_log_Kg"] * line2
+        + cov["surgery_log_Kg"] * patients.prior_surgery[patient]
+        + var["patient_sd_Kg"] * u_Kg[patient]
+        + var["omega_Kg"] * rng.standard_normal(m)
+    )
     return Lesions(patient, organ, v0, np.exp(log_kd), expit(logit_f), np.exp(log_kg), u_F, u_Kg, tar_slows)
 
 
@@ -89,11 +102,19 @@ def natural_event_times(values: dict, lesions: Lesions) -> dict[str, np.ndarray]
     events = values["lesion_events"]
     t_nadir, _ = model.nadir(lesions.V0, lesions.Kd, lesions.F, lesions.Kg)
     t_response = model.time_to_response(lesions.Kd, lesions.F, lesions.Kg, drop=events["response_drop"])
-    t_progression = model.time_to_progression(lesions.V0, lesions.Kd, lesions.F, lesions.Kg,
-                                              rise=events["progression_rise"],
-                                              absolute=events["progression_volume_mm3"])
-    return {"t_nadir": t_nadir, "t_response": t_response,
-            "t_progression": np.where(np.isnan(t_progression), np.inf, t_progression)}
+    t_progression = model.time_to_progression(
+        lesions.V0,
+        lesions.Kd,
+        lesions.F,
+        lesions.Kg,
+        rise=events["progression_rise"],
+        absolute=events["progression_volume_mm3"],
+    )
+    return {
+        "t_nadir": t_nadir,
+        "t_response": t_response,
+        "t_progression": np.where(np.isnan(t_progression), np.inf, t_progression),
+    }
 
 
 def hub_factor(values: dict) -> float:
@@ -118,5 +139,6 @@ def lesion_clock(day, hub_day, factor: float):
 
 def true_volume(lesions: Lesions, clock) -> np.ndarray:
     """True volume of each lesion (rows) at the clock values given (lesions x visits)."""
-    return model.predict_volume(clock, lesions.V0[:, None], lesions.Kd[:, None], lesions.F[:, None],
-                                lesions.Kg[:, None])
+    return model.predict_volume(
+        clock, lesions.V0[:, None], lesions.Kd[:, None], lesions.F[:, None], lesions.Kg[:, None]
+    )

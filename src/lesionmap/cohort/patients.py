@@ -46,8 +46,9 @@ def _arms(trials: list[dict], targeted_words: list[str], n: int, rng: np.random.
     cumulative = np.ones((len(trials), n_arms))
     for i, t in enumerate(trials):
         cumulative[i, : len(t["arms"])] = np.cumsum([a["share"] for a in t["arms"]])
-    arm_local = np.minimum((rng.random(n)[:, None] >= cumulative[trial]).sum(axis=1),
-                           np.array([len(t["arms"]) for t in trials])[trial] - 1)
+    arm_local = np.minimum(
+        (rng.random(n)[:, None] >= cumulative[trial]).sum(axis=1), np.array([len(t["arms"]) for t in trials])[trial] - 1
+    )
     arm_table = [(a["arm"], a["armcd"]) for t in trials for a in t["arms"]]
     arm = np.cumsum([0] + [len(t["arms"]) for t in trials])[:-1][trial] + arm_local
     words = [w.upper() for w in targeted_words]
@@ -102,14 +103,17 @@ def draw_patients(values: dict, organs: list[str], site_map: dict, n: int, rng: 
     excl = values["exclusions"]
     early = rng.random(n) < excl["early_baseline_rate"]
     lo, hi = excl["early_baseline_days"]
-    baseline_day = np.where(early, -rng.integers(lo, hi + 1, n),
-                            -rng.integers(0, values["disease"]["baseline_window_days"] + 1, n))
+    baseline_day = np.where(
+        early, -rng.integers(lo, hi + 1, n), -rng.integers(0, values["disease"]["baseline_window_days"] + 1, n)
+    )
 
     return Patients(
         n=n,
         study_id=np.array([t["study_id"] for t in trials], dtype=object)[trial],
         site=rng.integers(1, values["sdtm"]["sites"] + 1, n),
-        arm=arm, armcd=armcd, tar=tar,
+        arm=arm,
+        armcd=armcd,
+        tar=tar,
         line=np.array([t["line"] for t in trials], dtype=np.int64)[trial],
         interval=np.array([7 * t["scan_interval_weeks"] for t in trials], dtype=np.int64)[trial],
         age=age,

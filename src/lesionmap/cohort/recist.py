@@ -23,8 +23,16 @@ class RecistRules:
     pr_decrease: float = 0.30
 
 
-def overall_response(target_sum, target_missing, target_all_gone, has_targets, nontarget_pd,
-                     nontarget_all_absent, new_lesion, rules: RecistRules = RecistRules()):
+def overall_response(
+    target_sum,
+    target_missing,
+    target_all_gone,
+    has_targets,
+    nontarget_pd,
+    nontarget_all_absent,
+    new_lesion,
+    rules: RecistRules = RecistRules(),
+):
     """RECIST overall response per patient and visit (codes into ``RESPONSES``; visit 0 gets NE).
 
     ``target_sum``: sum of target diameters (lesions too small to measure count their default size);
@@ -40,8 +48,8 @@ def overall_response(target_sum, target_missing, target_all_gone, has_targets, n
     baseline = target_sum[:, :1]
     has_targets = np.asarray(has_targets, dtype=bool)[:, None]
 
-    target_pd = ~target_missing & (target_sum >= (1 + rules.pd_increase) * nadir) & (
-        target_sum - nadir >= rules.pd_absolute_mm
+    target_pd = (
+        ~target_missing & (target_sum >= (1 + rules.pd_increase) * nadir) & (target_sum - nadir >= rules.pd_absolute_mm)
     )
     target_pd &= has_targets
     progression = target_pd | nontarget_pd | new_lesion

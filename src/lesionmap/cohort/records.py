@@ -102,8 +102,9 @@ class SimulatedCohort:
     @property
     def tables(self) -> dict[str, pd.DataFrame]:
         """The five analysis tables by name."""
-        return {name: getattr(self, name) for name in ("patients", "lesions", "measurements", "lesion_status",
-                                                       "exclusions")}
+        return {
+            name: getattr(self, name) for name in ("patients", "lesions", "measurements", "lesion_status", "exclusions")
+        }
 
     def save_truth(self, folder: str | Path) -> dict[str, Path]:
         """Write the truth next to the SDTM files (Parquet + JSON); see ``CohortTruth``."""
@@ -150,15 +151,29 @@ def survival_columns(patients, scans, death_day: np.ndarray, n_used: int) -> dic
     stopped_by_death = (death < scans.stop_day[:n_used]) & os_event
     return {
         "last_day": last_day.astype(np.int64),
-        "os_days": np.where(os_event, death, admin).astype(float), "os_event": os_event,
-        "pfs_days": np.where(progressed, days[rows, np.minimum(first_pd, days.shape[1] - 1)],
-                             np.where(stopped_by_death, death, np.maximum(last_day, 0))).astype(float),
+        "os_days": np.where(os_event, death, admin).astype(float),
+        "os_event": os_event,
+        "pfs_days": np.where(
+            progressed,
+            days[rows, np.minimum(first_pd, days.shape[1] - 1)],
+            np.where(stopped_by_death, death, np.maximum(last_day, 0)),
+        ).astype(float),
         "pfs_event": progressed | stopped_by_death,
     }
 
 
-def build_records(values: dict, site_map: dict, organs: list[str], patients, lesions, scans, death_day, n_used: int,
-                  reasons: np.ndarray, rng: np.random.Generator):
+def build_records(
+    values: dict,
+    site_map: dict,
+    organs: list[str],
+    patients,
+    lesions,
+    scans,
+    death_day,
+    n_used: int,
+    reasons: np.ndarray,
+    rng: np.random.Generator,
+):
     """The SDTM-shaped records of the first ``n_used`` screened patients, and the lesion index behind them.
 
     Returns ``(records, index)``; ``index`` maps every record lesion to its simulation arrays (base lesion row
@@ -166,15 +181,31 @@ def build_records(values: dict, site_map: dict, organs: list[str], patients, les
     """
     usubjid, site, subjid = subject_ids(patients, n_used)
     survival = survival_columns(patients, scans, death_day, n_used)
-    subjects = pd.DataFrame({
-        "usubjid": usubjid, "studyid": patients.study_id[:n_used], "siteid": site, "subjid": subjid,
-        "rfstdtc": patients.rfstdtc[:n_used], "arm": patients.arm[:n_used], "armcd": patients.armcd[:n_used],
-        "treatment_group": np.where(patients.tar[:n_used], contract.TREATMENT_GROUPS[0], contract.TREATMENT_GROUPS[1]),
-        "line": patients.line[:n_used], "age": patients.age[:n_used], "sex": patients.sex[:n_used],
-        "race": patients.race[:n_used], "bmi": patients.bmi[:n_used], "kras": patients.kras[:n_used],
-        "prior_surgery": patients.prior_surgery[:n_used], "baseline_day": patients.baseline_day[:n_used],
-        **survival, "interval_weeks": patients.interval[:n_used] // 7, "exclusion": reasons[:n_used],
-    })
+    subjects = pd.DataFrame(
+        {
+            "usubjid": usubjid,
+            "studyid": patients.study_id[:n_used],
+            "siteid": site,
+            "subjid": subjid,
+            "rfstdtc": patients.rfstdtc[:n_used],
+            "arm": patients.arm[:n_used],
+            "armcd": patients.armcd[:n_used],
+            "treatment_group": np.where(
+                patients.tar[:n_used], contract.TREATMENT_GROUPS[0], contract.TREATMENT_GROUPS[1]
+            ),
+            "line": patients.line[:n_used],
+            "age": patients.age[:n_used],
+            "sex": patients.sex[:n_used],
+            "race": patients.race[:n_used],
+            "bmi": patients.bmi[:n_used],
+            "kras": patients.kras[:n_used],
+            "prior_surgery": patients.prior_surgery[:n_used],
+            "baseline_day": patients.baseline_day[:n_used],
+            **survival,
+            "interval_weeks": patients.interval[:n_used] // 7,
+            "exclusion": reasons[:n_used],
+        }
+    )
 
     keep_lesion = lesions.patient < n_used
     base_patient = lesions.patient[keep_lesion]
@@ -200,22 +231,45 @@ def build_records(values: dict, site_map: dict, organs: list[str], patients, les
     tulnkid = np.strings.add(_TULNKID_PREFIX[lesion_kind], np.strings.zfill(number.astype(str), 2)).astype(object)
     detected_visit = np.concatenate([np.zeros(len(base_patient), dtype=np.int64), new_visit])
     organ_names = np.array(organs, dtype=object)
-    table = pd.DataFrame({
-        "usubjid": usubjid[lesion_patient], "tulnkid": tulnkid, "kind": np.array(_KIND_CODES, dtype=object)[lesion_kind],
-        "organ": organ_names[lesion_organ], "location": _locations(values, site_map, organs, lesion_organ, rng),
-        "nodal": np.concatenate([scans.nodal[keep_lesion], np.isin(organ_names[new_organ], site_map["nodal"])]),
-        "visit": detected_visit, "detected_day": scans.days[lesion_patient, detected_visit].astype(np.int64),
-    })
-    assessments, responses = _assessment_records(values, scans, n_used, usubjid, tulnkid[: len(base_patient)],
-                                                 base_patient, keep_lesion, new_patient, tulnkid[len(base_patient):],
-                                                 new_visit)
-    index = {"keep_lesion": keep_lesion, "patient": lesion_patient, "organ": lesion_organ, "kind": lesion_kind,
-             "tulnkid": tulnkid, "n_base": len(base_patient), "usubjid": usubjid}
+    table = pd.DataFrame(
+        {
+            "usubjid": usubjid[lesion_patient],
+            "tulnkid": tulnkid,
+            "kind": np.array(_KIND_CODES, dtype=object)[lesion_kind],
+            "organ": organ_names[lesion_organ],
+            "location": _locations(values, site_map, organs, lesion_organ, rng),
+            "nodal": np.concatenate([scans.nodal[keep_lesion], np.isin(organ_names[new_organ], site_map["nodal"])]),
+            "visit": detected_visit,
+            "detected_day": scans.days[lesion_patient, detected_visit].astype(np.int64),
+        }
+    )
+    assessments, responses = _assessment_records(
+        values,
+        scans,
+        n_used,
+        usubjid,
+        tulnkid[: len(base_patient)],
+        base_patient,
+        keep_lesion,
+        new_patient,
+        tulnkid[len(base_patient) :],
+        new_visit,
+    )
+    index = {
+        "keep_lesion": keep_lesion,
+        "patient": lesion_patient,
+        "organ": lesion_organ,
+        "kind": lesion_kind,
+        "tulnkid": tulnkid,
+        "n_base": len(base_patient),
+        "usubjid": usubjid,
+    }
     return SdtmRecords(subjects, table, assessments, responses), index
 
 
-def _assessment_records(values, scans, n_used, usubjid, base_tulnkid, base_patient, keep_lesion, new_patient,
-                        new_tulnkid, new_visit):
+def _assessment_records(
+    values, scans, n_used, usubjid, base_tulnkid, base_patient, keep_lesion, new_patient, new_tulnkid, new_visit
+):
     """TR rows (both evaluators) and RS rows (both evaluators) of the used patients."""
     decimals = values["measurement"]["diameter_decimals"]
     days = scans.days
@@ -242,33 +296,61 @@ def _assessment_records(values, scans, n_used, usubjid, base_tulnkid, base_patie
         numeric = np.where(is_target & ~too_small, diameter, np.nan)
         result = np.where(not_done, "", result)
         numeric = np.where(not_done, np.nan, numeric)
-        frames.append(pd.DataFrame({
-            "usubjid": usubjid[patient], "tulnkid": base_tulnkid[lesion_row],
-            "kind": np.where(is_target, "target", "non-target"), "evaluator": evaluator, "visit": visit,
-            "day": days[patient, visit].astype(np.int64), "testcd": testcd, "result": result.astype(object),
-            "numeric": numeric.astype(float), "not_done": not_done,
-        }))
-        frames.append(pd.DataFrame({
-            "usubjid": usubjid[new_patient], "tulnkid": new_tulnkid, "kind": "new", "evaluator": evaluator,
-            "visit": new_visit, "day": days[new_patient, new_visit].astype(np.int64), "testcd": "TUMSTATE",
-            "result": TUMSTATE_RESULTS[UNEQUIVOCAL], "numeric": np.nan, "not_done": False,
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "usubjid": usubjid[patient],
+                    "tulnkid": base_tulnkid[lesion_row],
+                    "kind": np.where(is_target, "target", "non-target"),
+                    "evaluator": evaluator,
+                    "visit": visit,
+                    "day": days[patient, visit].astype(np.int64),
+                    "testcd": testcd,
+                    "result": result.astype(object),
+                    "numeric": numeric.astype(float),
+                    "not_done": not_done,
+                }
+            )
+        )
+        frames.append(
+            pd.DataFrame(
+                {
+                    "usubjid": usubjid[new_patient],
+                    "tulnkid": new_tulnkid,
+                    "kind": "new",
+                    "evaluator": evaluator,
+                    "visit": new_visit,
+                    "day": days[new_patient, new_visit].astype(np.int64),
+                    "testcd": "TUMSTATE",
+                    "result": TUMSTATE_RESULTS[UNEQUIVOCAL],
+                    "numeric": np.nan,
+                    "not_done": False,
+                }
+            )
+        )
     assessments = pd.concat(frames, ignore_index=True)
 
     followed = scans.observed[:n_used].copy()
     followed[:, 0] = False
     patient, visit = np.nonzero(followed)
     response_frames = [
-        pd.DataFrame({"usubjid": usubjid[patient], "evaluator": evaluator, "visit": visit,
-                      "day": days[patient, visit].astype(np.int64),
-                      "response": np.array(recist.RESPONSES, dtype=object)[codes[patient, visit]]})
+        pd.DataFrame(
+            {
+                "usubjid": usubjid[patient],
+                "evaluator": evaluator,
+                "visit": visit,
+                "day": days[patient, visit].astype(np.int64),
+                "response": np.array(recist.RESPONSES, dtype=object)[codes[patient, visit]],
+            }
+        )
         for evaluator, codes in ((INDEPENDENT, scans.codes), (INVESTIGATOR, scans.inv_codes))
     ]
     return assessments, pd.concat(response_frames, ignore_index=True)
 
 
-def truth_lesions(lesions, event_days: dict, hub_day: np.ndarray, new_appears: np.ndarray, index: dict,
-                  organs: list[str]) -> pd.DataFrame:
+def truth_lesions(
+    lesions, event_days: dict, hub_day: np.ndarray, new_appears: np.ndarray, index: dict, organs: list[str]
+) -> pd.DataFrame:
     """Per record lesion: true parameters and event days (new lesions: the day they appeared)."""
     keep, n_base = index["keep_lesion"], index["n_base"]
     pad = np.full(len(index["patient"]) - n_base, np.nan)
@@ -278,28 +360,51 @@ def truth_lesions(lesions, event_days: dict, hub_day: np.ndarray, new_appears: n
 
     new_patient, new_organ = index["patient"][n_base:], index["organ"][n_base:]
     usubjid = index["usubjid"]
-    return pd.DataFrame({
-        "lesion_id": np.strings.add(np.strings.add(usubjid[index["patient"]].astype(str), "/"),
-                                    index["tulnkid"].astype(str)).astype(object),
-        "patient_id": usubjid[index["patient"]], "kind": np.array(_KIND_CODES, dtype=object)[index["kind"]],
-        "organ": np.array(organs, dtype=object)[index["organ"]], "V0": stack(lesions.V0), "Kd": stack(lesions.Kd),
-        "F": stack(lesions.F), "Kg": stack(lesions.Kg), "hub_day": stack(hub_day),
-        "t_nadir": stack(event_days["t_nadir"]), "t_response": stack(event_days["t_response"]),
-        "t_progression": stack(event_days["t_progression"]),
-        "appeared_day": np.concatenate([np.full(n_base, np.nan), new_appears[new_patient, new_organ]]),
-    })
+    return pd.DataFrame(
+        {
+            "lesion_id": np.strings.add(
+                np.strings.add(usubjid[index["patient"]].astype(str), "/"), index["tulnkid"].astype(str)
+            ).astype(object),
+            "patient_id": usubjid[index["patient"]],
+            "kind": np.array(_KIND_CODES, dtype=object)[index["kind"]],
+            "organ": np.array(organs, dtype=object)[index["organ"]],
+            "V0": stack(lesions.V0),
+            "Kd": stack(lesions.Kd),
+            "F": stack(lesions.F),
+            "Kg": stack(lesions.Kg),
+            "hub_day": stack(hub_day),
+            "t_nadir": stack(event_days["t_nadir"]),
+            "t_response": stack(event_days["t_response"]),
+            "t_progression": stack(event_days["t_progression"]),
+            "appeared_day": np.concatenate([np.full(n_base, np.nan), new_appears[new_patient, new_organ]]),
+        }
+    )
 
 
-def organ_sequences(patient_ids: np.ndarray, organs: list[str], baseline_progression: np.ndarray,
-                    new_appears: np.ndarray, death_time: np.ndarray, last_alive: np.ndarray) -> pd.DataFrame:
+def organ_sequences(
+    patient_ids: np.ndarray,
+    organs: list[str],
+    baseline_progression: np.ndarray,
+    new_appears: np.ndarray,
+    death_time: np.ndarray,
+    last_alive: np.ndarray,
+) -> pd.DataFrame:
     """Every patient's complete true organ progression sequence (see the module text), ranks dense by day."""
     progression = np.minimum(baseline_progression, new_appears)
     patient, organ = np.nonzero(progression < death_time[:, None])
     day = progression[patient, organ]
-    source = np.where(baseline_progression[patient, organ] <= new_appears[patient, organ], "baseline lesion",
-                      "new lesion")
-    table = pd.DataFrame({"patient_id": patient_ids[patient], "organ": np.array(organs, dtype=object)[organ],
-                          "day": day, "source": source.astype(object), "by_cutoff": day <= last_alive[patient]})
+    source = np.where(
+        baseline_progression[patient, organ] <= new_appears[patient, organ], "baseline lesion", "new lesion"
+    )
+    table = pd.DataFrame(
+        {
+            "patient_id": patient_ids[patient],
+            "organ": np.array(organs, dtype=object)[organ],
+            "day": day,
+            "source": source.astype(object),
+            "by_cutoff": day <= last_alive[patient],
+        }
+    )
     table = table.sort_values(["patient_id", "day", "organ"], kind="stable").reset_index(drop=True)
     table["rank"] = table.groupby("patient_id")["day"].rank(method="dense").astype(np.int64)
     return table[["patient_id", "organ", "day", "rank", "source", "by_cutoff"]]
@@ -317,28 +422,42 @@ def analysis_tables(values: dict, records: SdtmRecords) -> dict[str, pd.DataFram
     rank = rs["response"].map({r: i for i, r in enumerate(recist.RESPONSES)})
     best = rank.groupby(rs["usubjid"]).min().map(lambda i: recist.RESPONSES[int(i)])
 
-    patients = pd.DataFrame({
-        "patient_id": kept["usubjid"].to_numpy(), "trial": kept["studyid"].to_numpy(), "arm": kept["arm"].to_numpy(),
-        "treatment_group": kept["treatment_group"].to_numpy(), "line": kept["line"].astype(np.int64).to_numpy(),
-        "age": kept["age"].astype(float).to_numpy(), "sex": kept["sex"].to_numpy(), "race": kept["race"].to_numpy(),
-        "bmi": kept["bmi"].astype(float).to_numpy(), "kras": kept["kras"].to_numpy(),
-        "prior_surgery": kept["prior_surgery"].astype(bool).to_numpy(),
-        "baseline_day": kept["baseline_day"].astype(np.int64).to_numpy(),
-        "last_day": kept["last_day"].astype(np.int64).to_numpy(), "os_days": kept["os_days"].astype(float).to_numpy(),
-        "os_event": kept["os_event"].astype(bool).to_numpy(), "pfs_days": kept["pfs_days"].astype(float).to_numpy(),
-        "pfs_event": kept["pfs_event"].astype(bool).to_numpy(),
-    })
+    patients = pd.DataFrame(
+        {
+            "patient_id": kept["usubjid"].to_numpy(),
+            "trial": kept["studyid"].to_numpy(),
+            "arm": kept["arm"].to_numpy(),
+            "treatment_group": kept["treatment_group"].to_numpy(),
+            "line": kept["line"].astype(np.int64).to_numpy(),
+            "age": kept["age"].astype(float).to_numpy(),
+            "sex": kept["sex"].to_numpy(),
+            "race": kept["race"].to_numpy(),
+            "bmi": kept["bmi"].astype(float).to_numpy(),
+            "kras": kept["kras"].to_numpy(),
+            "prior_surgery": kept["prior_surgery"].astype(bool).to_numpy(),
+            "baseline_day": kept["baseline_day"].astype(np.int64).to_numpy(),
+            "last_day": kept["last_day"].astype(np.int64).to_numpy(),
+            "os_days": kept["os_days"].astype(float).to_numpy(),
+            "os_event": kept["os_event"].astype(bool).to_numpy(),
+            "pfs_days": kept["pfs_days"].astype(float).to_numpy(),
+            "pfs_event": kept["pfs_event"].astype(bool).to_numpy(),
+        }
+    )
     patients["recist_bor"] = patients["patient_id"].map(best).fillna("NE").astype(object)
     patients = patients[list(contract.PATIENT_COLUMNS)].sort_values("patient_id", kind="stable").reset_index(drop=True)
 
     lesion_rows = records.lesions[records.lesions["usubjid"].isin(kept_ids)]
-    lesions = pd.DataFrame({
-        "lesion_id": (lesion_rows["usubjid"] + "/" + lesion_rows["tulnkid"]).to_numpy(),
-        "patient_id": lesion_rows["usubjid"].to_numpy(), "kind": lesion_rows["kind"].to_numpy(),
-        "organ": lesion_rows["organ"].to_numpy(), "location": lesion_rows["location"].to_numpy(),
-        "nodal": lesion_rows["nodal"].astype(bool).to_numpy(),
-        "detected_day": lesion_rows["detected_day"].astype(np.int64).to_numpy(),
-    })
+    lesions = pd.DataFrame(
+        {
+            "lesion_id": (lesion_rows["usubjid"] + "/" + lesion_rows["tulnkid"]).to_numpy(),
+            "patient_id": lesion_rows["usubjid"].to_numpy(),
+            "kind": lesion_rows["kind"].to_numpy(),
+            "organ": lesion_rows["organ"].to_numpy(),
+            "location": lesion_rows["location"].to_numpy(),
+            "nodal": lesion_rows["nodal"].astype(bool).to_numpy(),
+            "detected_day": lesion_rows["detected_day"].astype(np.int64).to_numpy(),
+        }
+    )
     lesions = lesions[list(contract.LESION_COLUMNS)].sort_values("lesion_id", kind="stable").reset_index(drop=True)
 
     tr = records.assessments
@@ -347,21 +466,38 @@ def analysis_tables(values: dict, records: SdtmRecords) -> dict[str, pd.DataFram
     too_small = (sizes["result"] == TOO_SMALL).to_numpy()
     diameter = sizes["numeric"].to_numpy(float)
     volume, blq = contract.measured_volume(diameter, too_small, loq)
-    measurements = pd.DataFrame({
-        "lesion_id": (sizes["usubjid"] + "/" + sizes["tulnkid"]).to_numpy(), "patient_id": sizes["usubjid"].to_numpy(),
-        "day": sizes["day"].astype(np.int64).to_numpy(), "diameter_mm": diameter, "volume_mm3": volume, "blq": blq,
-    })
+    measurements = pd.DataFrame(
+        {
+            "lesion_id": (sizes["usubjid"] + "/" + sizes["tulnkid"]).to_numpy(),
+            "patient_id": sizes["usubjid"].to_numpy(),
+            "day": sizes["day"].astype(np.int64).to_numpy(),
+            "diameter_mm": diameter,
+            "volume_mm3": volume,
+            "blq": blq,
+        }
+    )
     measurements = measurements.sort_values(["lesion_id", "day"], kind="stable").reset_index(drop=True)
 
     states = tr[tr["testcd"] == "TUMSTATE"]
-    lesion_status = pd.DataFrame({
-        "lesion_id": (states["usubjid"] + "/" + states["tulnkid"]).to_numpy(), "patient_id": states["usubjid"].to_numpy(),
-        "day": states["day"].astype(np.int64).to_numpy(), "status": states["result"].map(TUMSTATE_STATUS).to_numpy(),
-    })
+    lesion_status = pd.DataFrame(
+        {
+            "lesion_id": (states["usubjid"] + "/" + states["tulnkid"]).to_numpy(),
+            "patient_id": states["usubjid"].to_numpy(),
+            "day": states["day"].astype(np.int64).to_numpy(),
+            "status": states["result"].map(TUMSTATE_STATUS).to_numpy(),
+        }
+    )
     lesion_status = lesion_status.sort_values(["lesion_id", "day"], kind="stable").reset_index(drop=True)
 
     excluded = subjects[subjects["exclusion"] != ""]
-    exclusions = pd.DataFrame({"patient_id": excluded["usubjid"].to_numpy(), "reason": excluded["exclusion"].to_numpy()})
+    exclusions = pd.DataFrame(
+        {"patient_id": excluded["usubjid"].to_numpy(), "reason": excluded["exclusion"].to_numpy()}
+    )
     exclusions = exclusions.sort_values("patient_id", kind="stable").reset_index(drop=True)
-    return {"patients": patients, "lesions": lesions, "measurements": measurements, "lesion_status": lesion_status,
-            "exclusions": exclusions}
+    return {
+        "patients": patients,
+        "lesions": lesions,
+        "measurements": measurements,
+        "lesion_status": lesion_status,
+        "exclusions": exclusions,
+    }

@@ -19,7 +19,8 @@ import pandas as pd
 from scipy.special import expit, logit
 
 from lesionmap import tables as contract
-from lesionmap.cohort import death, followup, lesion_growth, patients as patients_module, records, spread
+from lesionmap.cohort import death, followup, lesion_growth, records, spread
+from lesionmap.cohort import patients as patients_module
 from lesionmap.cohort.records import (
     EVALUATORS,
     INDEPENDENT,
@@ -33,8 +34,19 @@ from lesionmap.cohort.records import (
 )
 from lesionmap.cohort.spec import CohortSpec, load_spec
 
-__all__ = ["DEFAULT_SEED", "EVALUATORS", "INDEPENDENT", "INVESTIGATOR", "TOO_SMALL", "TUMSTATE_RESULTS",
-           "TUMSTATE_STATUS", "CohortTruth", "SdtmRecords", "SimulatedCohort", "simulate"]
+__all__ = [
+    "DEFAULT_SEED",
+    "EVALUATORS",
+    "INDEPENDENT",
+    "INVESTIGATOR",
+    "TOO_SMALL",
+    "TUMSTATE_RESULTS",
+    "TUMSTATE_STATUS",
+    "CohortTruth",
+    "SdtmRecords",
+    "SimulatedCohort",
+    "simulate",
+]
 
 DEFAULT_SEED = 20230417
 
@@ -61,11 +73,21 @@ def _screen(spec: CohortSpec, n: int, rng: np.random.Generator) -> dict:
 
     death_time = death.death_times(values, organs, pts, organ_progression, rng)
     death_day = np.floor(np.minimum(death_time, 1e9)).astype(np.int64) + 1  # 1e9: alive at any cut-off
-    scans = followup.scan_patients(values, organs, spec.site_map["nodal"], pts, les, spreading.liver_day, factor,
-                                   spreading.appears, death_day, rng)
-    return {"patients": pts, "lesions": les, "spread": spreading, "hub_day": hub_day, "event_days": event_days,
-            "baseline_progression": baseline_progression, "organ_progression": organ_progression,
-            "death_time": death_time, "death_day": death_day, "scans": scans}
+    scans = followup.scan_patients(
+        values, organs, spec.site_map["nodal"], pts, les, spreading.liver_day, factor, spreading.appears, death_day, rng
+    )
+    return {
+        "patients": pts,
+        "lesions": les,
+        "spread": spreading,
+        "hub_day": hub_day,
+        "event_days": event_days,
+        "baseline_progression": baseline_progression,
+        "organ_progression": organ_progression,
+        "death_time": death_time,
+        "death_day": death_day,
+        "scans": scans,
+    }
 
 
 def population_truth(spec: CohortSpec, seed: int) -> dict:
@@ -76,23 +98,43 @@ def population_truth(spec: CohortSpec, seed: int) -> dict:
     for o in spec.organs:
         slows = bool(organs["tar_slows_growth"][o])
         chemo = {"Kd": organs["Kd"][o], "F": organs["F"][o], "Kg": organs["Kg"][o]}
-        tar = {"Kd": float(organs["Kd"][o] * np.exp(tre["tar_log_Kd"])),
-               "F": float(expit(logit(organs["F"][o]) + tre["tar_logit_F"])),
-               "Kg": float(organs["Kg"][o] * np.exp(tre["tar_log_Kg"] * slows))}
-        per_organ[o] = {"typical": {contract.TREATMENT_GROUPS[1]: chemo, contract.TREATMENT_GROUPS[0]: tar},
-                        **{name: organs[name][o] for name in organs if name not in ("Kd", "F", "Kg")}}
-    blocks = ("involvement", "variability", "treatment_effects", "covariate_effects", "new_lesions", "liver_hub",
-              "survival", "follow_up", "nontarget", "measurement", "lesion_events", "disease", "recist")
+        tar = {
+            "Kd": float(organs["Kd"][o] * np.exp(tre["tar_log_Kd"])),
+            "F": float(expit(logit(organs["F"][o]) + tre["tar_logit_F"])),
+            "Kg": float(organs["Kg"][o] * np.exp(tre["tar_log_Kg"] * slows)),
+        }
+        per_organ[o] = {
+            "typical": {contract.TREATMENT_GROUPS[1]: chemo, contract.TREATMENT_GROUPS[0]: tar},
+            **{name: organs[name][o] for name in organs if name not in ("Kd", "F", "Kg")},
+        }
+    blocks = (
+        "involvement",
+        "variability",
+        "treatment_effects",
+        "covariate_effects",
+        "new_lesions",
+        "liver_hub",
+        "survival",
+        "follow_up",
+        "nontarget",
+        "measurement",
+        "lesion_events",
+        "disease",
+        "recist",
+    )
     return {
-        "cohort": spec.name, "seed": seed, "time_unit": "day", "organs": per_organ,
+        "cohort": spec.name,
+        "seed": seed,
+        "time_unit": "day",
+        "organs": per_organ,
         "typical_values_note": "Kd, F, Kg typical values for a first-line, white patient without prior surgery; "
-                               "the TAR+Chemo Kg applies to patients with at most tar_max_organs involved organs "
-                               "(others keep the Chemo alone Kg); outside the liver the lesion clock runs "
-                               "e^growth_log_acceleration times faster after liver progression",
+        "the TAR+Chemo Kg applies to patients with at most tar_max_organs involved organs "
+        "(others keep the Chemo alone Kg); outside the liver the lesion clock runs "
+        "e^growth_log_acceleration times faster after liver progression",
         **{block: v[block] for block in blocks if block in v},
         "survival_model": "piecewise-constant death hazard: base_hazard x exp(line2_log_hazard [line 2] + "
-                          "age_log_hazard_per_decade (age - 60) / 10 + frailty) x exp(sum over progressed organs "
-                          "of death_log_hazard(organ))",
+        "age_log_hazard_per_decade (age - 60) / 10 + frailty) x exp(sum over progressed organs "
+        "of death_log_hazard(organ))",
     }
 
 
@@ -118,8 +160,9 @@ def simulate(spec: CohortSpec | str, n_patients: int | None = None, seed: int = 
         n_screen *= 2
     n_used = int(kept_index[n_keep - 1]) + 1
     pts, les, scans = world["patients"], world["lesions"], world["scans"]
-    sdtm, index = records.build_records(spec.values, spec.site_map, spec.organs, pts, les, scans,
-                                        world["death_day"], n_used, reasons, rng)
+    sdtm, index = records.build_records(
+        spec.values, spec.site_map, spec.organs, pts, les, scans, world["death_day"], n_used, reasons, rng
+    )
     tables = records.analysis_tables(spec.values, sdtm)
     truth = _truth(spec, seed, world, sdtm, index, reasons, n_used, set(tables["lesions"]["lesion_id"]))
     return SimulatedCohort(spec.name, int(seed), truth=truth, records=sdtm, **tables)
@@ -127,33 +170,53 @@ def simulate(spec: CohortSpec | str, n_patients: int | None = None, seed: int = 
 
 def _truth(spec, seed, world, sdtm, index, reasons, n_used, lesion_ids) -> CohortTruth:
     pts, les = world["patients"], world["lesions"]
-    lesions = records.truth_lesions(les, world["event_days"], world["hub_day"], world["spread"].appears, index,
-                                    spec.organs)
+    lesions = records.truth_lesions(
+        les, world["event_days"], world["hub_day"], world["spread"].appears, index, spec.organs
+    )
     lesions = lesions[lesions["lesion_id"].isin(lesion_ids)].sort_values("lesion_id", kind="stable")
     usubjid = index["usubjid"]
     var = spec.values["variability"]
     organ_progression = world["organ_progression"][:n_used]
-    patients = pd.DataFrame({
-        "patient_id": usubjid, "treatment_group": sdtm.subjects["treatment_group"].to_numpy(),
-        "death_time": world["death_time"][:n_used], "first_progression_day": organ_progression.min(axis=1),
-        "liver_progression_day": world["spread"].liver_day[:n_used],
-        "n_organs_baseline": pts.involved[:n_used].sum(axis=1),
-        "logit_F_effect": var["patient_sd_F"] * les.u_F[:n_used],
-        "log_Kg_effect": var["patient_sd_Kg"] * les.u_Kg[:n_used], "exclusion": reasons[:n_used],
-    }).sort_values("patient_id", kind="stable").reset_index(drop=True)
+    patients = (
+        pd.DataFrame(
+            {
+                "patient_id": usubjid,
+                "treatment_group": sdtm.subjects["treatment_group"].to_numpy(),
+                "death_time": world["death_time"][:n_used],
+                "first_progression_day": organ_progression.min(axis=1),
+                "liver_progression_day": world["spread"].liver_day[:n_used],
+                "n_organs_baseline": pts.involved[:n_used].sum(axis=1),
+                "logit_F_effect": var["patient_sd_F"] * les.u_F[:n_used],
+                "log_Kg_effect": var["patient_sd_Kg"] * les.u_Kg[:n_used],
+                "exclusion": reasons[:n_used],
+            }
+        )
+        .sort_values("patient_id", kind="stable")
+        .reset_index(drop=True)
+    )
     kept = reasons[:n_used] == ""
     n_org = len(spec.organs)
-    organ_table = pd.DataFrame({
-        "patient_id": np.repeat(usubjid[kept], n_org),
-        "organ": np.tile(np.array(spec.organs, dtype=object), int(kept.sum())),
-        "involved_at_baseline": pts.involved[:n_used][kept].ravel(),
-        "progression_day": organ_progression[kept].ravel(),
-        "baseline_progression_day": world["baseline_progression"][:n_used][kept].ravel(),
-        "new_lesion_day": world["spread"].appears[:n_used][kept].ravel(),
-    }).sort_values(["patient_id", "organ"], kind="stable").reset_index(drop=True)
+    organ_table = (
+        pd.DataFrame(
+            {
+                "patient_id": np.repeat(usubjid[kept], n_org),
+                "organ": np.tile(np.array(spec.organs, dtype=object), int(kept.sum())),
+                "involved_at_baseline": pts.involved[:n_used][kept].ravel(),
+                "progression_day": organ_progression[kept].ravel(),
+                "baseline_progression_day": world["baseline_progression"][:n_used][kept].ravel(),
+                "new_lesion_day": world["spread"].appears[:n_used][kept].ravel(),
+            }
+        )
+        .sort_values(["patient_id", "organ"], kind="stable")
+        .reset_index(drop=True)
+    )
     last_alive = sdtm.subjects["os_days"].to_numpy(float)[kept]
-    sequences = records.organ_sequences(usubjid[kept], spec.organs, world["baseline_progression"][:n_used][kept],
-                                        world["spread"].appears[:n_used][kept], world["death_time"][:n_used][kept],
-                                        last_alive)
-    return CohortTruth(lesions.reset_index(drop=True), patients, organ_table, sequences,
-                       population_truth(spec, seed))
+    sequences = records.organ_sequences(
+        usubjid[kept],
+        spec.organs,
+        world["baseline_progression"][:n_used][kept],
+        world["spread"].appears[:n_used][kept],
+        world["death_time"][:n_used][kept],
+        last_alive,
+    )
+    return CohortTruth(lesions.reset_index(drop=True), patients, organ_table, sequences, population_truth(spec, seed))

@@ -23,7 +23,14 @@ SITE_MAP_FILE = REPO_ROOT / "data" / "sdtm_map.yaml"
 
 #: Organ-level parameter families every spec defines (mapping organ -> value).
 ORGAN_PARAMETERS = (
-    "Kd", "F", "Kg", "extra_lesions", "v0_median_mm3", "tar_slows_growth", "new_lesion_rate", "death_log_hazard",
+    "Kd",
+    "F",
+    "Kg",
+    "extra_lesions",
+    "v0_median_mm3",
+    "tar_slows_growth",
+    "new_lesion_rate",
+    "death_log_hazard",
 )
 
 

@@ -40,16 +40,20 @@ def new_lesion_rates(values: dict, organs: list[str], patients, lesions, rng: np
     newp, tre, cov = values["new_lesions"], values["treatment_effects"], values["covariate_effects"]
     rho = newp["growth_correlation"]
     u_new = rho * lesions.u_Kg + np.sqrt(1.0 - rho**2) * rng.standard_normal(patients.n)
-    log_scale = (tre["tar_log_new_lesion_rate"] * lesions.tar_slows + cov["line2_log_new_lesion_rate"]
-                 * (patients.line == 2) + newp["patient_sd"] * u_new)
+    log_scale = (
+        tre["tar_log_new_lesion_rate"] * lesions.tar_slows
+        + cov["line2_log_new_lesion_rate"] * (patients.line == 2)
+        + newp["patient_sd"] * u_new
+    )
     return organ_values(values, "new_lesion_rate", organs)[None, :] * np.exp(log_scale)[:, None]
 
 
 def first_event_day(rate, acceleration: float, hub_day, hub_ratio, draw) -> np.ndarray:
     """Day of the first event of h(t) = rate e^{c t} (x ``hub_ratio`` after ``hub_day``) for unit-exponential
     ``draw``s, by inverting the cumulative hazard (exact, piecewise closed form)."""
-    rate, hub_day, hub_ratio, draw = np.broadcast_arrays(*(np.asarray(x, float) for x in
-                                                           (rate, hub_day, hub_ratio, draw)))
+    rate, hub_day, hub_ratio, draw = np.broadcast_arrays(
+        *(np.asarray(x, float) for x in (rate, hub_day, hub_ratio, draw))
+    )
     c = acceleration
     with np.errstate(over="ignore", invalid="ignore"):
         before_hub = rate / c * np.expm1(c * hub_day)
@@ -59,8 +63,9 @@ def first_event_day(rate, acceleration: float, hub_day, hub_ratio, draw) -> np.n
     return np.where(draw <= before_hub, early, late)
 
 
-def draw_spread(values: dict, organs: list[str], patients, lesions, baseline_progression: np.ndarray,
-                rng: np.random.Generator) -> Spread:
+def draw_spread(
+    values: dict, organs: list[str], patients, lesions, baseline_progression: np.ndarray, rng: np.random.Generator
+) -> Spread:
     """First new lesion per organ, the liver first (it sets the hub day), then the others under the hub.
 
     ``baseline_progression`` (patients x organs) is each organ's first baseline-lesion progression day
@@ -79,6 +84,7 @@ def draw_spread(values: dict, organs: list[str], patients, lesions, baseline_pro
     else:
         liver, liver_day = None, never
     others = [k for k in range(len(organs)) if k != liver]
-    appears[:, others] = first_event_day(rates[:, others], acceleration, liver_day[:, None], hub_ratio,
-                                         draws[:, others])
+    appears[:, others] = first_event_day(
+        rates[:, others], acceleration, liver_day[:, None], hub_ratio, draws[:, others]
+    )
     return Spread(appears=appears, liver_day=liver_day)

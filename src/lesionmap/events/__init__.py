@@ -16,9 +16,18 @@ from lesionmap.events.derive import (
     RESPONSE_STATUSES,
     horizon_days,
     lesion_events,
-    nontarget_events,
     new_lesion_events,
+    nontarget_events,
     target_events,
 )
 
-__all__ = ["DEFAULT_HORIZON", "HORIZONS", "RESPONSE_STATUSES", "horizon_days", "lesion_events", "target_events", "nontarget_events", "new_lesion_events"]
+__all__ = [
+    "DEFAULT_HORIZON",
+    "HORIZONS",
+    "RESPONSE_STATUSES",
+    "horizon_days",
+    "lesion_events",
+    "target_events",
+    "nontarget_events",
+    "new_lesion_events",
+]

@@ -24,20 +24,31 @@ def horizon_days(patients: pd.DataFrame, horizon: str = DEFAULT_HORIZON) -> pd.S
     if horizon not in HORIZONS:
         raise ValueError(f"horizon must be one of {sorted(HORIZONS)}, got {horizon!r}")
     days = patients[HORIZONS[horizon]].astype(float).fillna(patients["last_day"].astype(float))
-    return pd.Series(np.maximum(days.to_numpy(float), patients["last_day"].to_numpy(float)),
-                     index=patients["patient_id"].to_numpy(), name="horizon_day")
+    return pd.Series(
+        np.maximum(days.to_numpy(float), patients["last_day"].to_numpy(float)),
+        index=patients["patient_id"].to_numpy(),
+        name="horizon_day",
+    )
 
 
-def _censor(times: np.ndarray, last_day: np.ndarray, start_day: np.ndarray | float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def _censor(
+    times: np.ndarray, last_day: np.ndarray, start_day: np.ndarray | float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Events at or before the last day stay events; the rest are censored at the last day."""
     event = np.isfinite(times) & (times <= last_day)
     day = np.where(event, np.maximum(times, start_day), last_day)
     return day, event
 
 
-def target_events(individual: pd.DataFrame, lesions: pd.DataFrame, patients: pd.DataFrame,
-                  response_drop: float = 0.2, progression_rise: float = 0.3,
-                  progression_volume: float = DEFAULT_LOQ_MM3, horizon: str = DEFAULT_HORIZON) -> pd.DataFrame:
+def target_events(
+    individual: pd.DataFrame,
+    lesions: pd.DataFrame,
+    patients: pd.DataFrame,
+    response_drop: float = 0.2,
+    progression_rise: float = 0.3,
+    progression_volume: float = DEFAULT_LOQ_MM3,
+    horizon: str = DEFAULT_HORIZON,
+) -> pd.DataFrame:
     """Response and progression days of target lesions from their individual growth parameters.
 
     ``individual`` is indexed by lesion_id with columns V0, Kd, F, Kg (time unit: days since the first dose).
@@ -55,14 +66,25 @@ def target_events(individual: pd.DataFrame, lesions: pd.DataFrame, patients: pd.
     last_day = frame["horizon_day"].to_numpy(float)
     kd, f, kg, v0 = (frame[c].to_numpy(float) for c in ("Kd", "F", "Kg", "V0"))
     t_response = time_to_response(kd, f, kg, drop=response_drop, horizon=last_day)
-    t_progression = time_to_progression(v0, kd, f, kg, rise=progression_rise, absolute=progression_volume,
-                                        horizon=last_day)
+    t_progression = time_to_progression(
+        v0, kd, f, kg, rise=progression_rise, absolute=progression_volume, horizon=last_day
+    )
     rows = []
     for endpoint, times in (("response", t_response), ("progression", t_progression)):
         day, event = _censor(np.asarray(times, float), last_day)
-        rows.append(pd.DataFrame({"lesion_id": frame.index, "patient_id": frame["patient_id"].to_numpy(),
-                                  "organ": frame["organ"].to_numpy(), "kind": "target", "endpoint": endpoint,
-                                  "day": day, "event": event}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "lesion_id": frame.index,
+                    "patient_id": frame["patient_id"].to_numpy(),
+                    "organ": frame["organ"].to_numpy(),
+                    "kind": "target",
+                    "endpoint": endpoint,
+                    "day": day,
+                    "event": event,
+                }
+            )
+        )
     return pd.concat(rows, ignore_index=True)
 
 
@@ -84,23 +106,41 @@ def nontarget_events(lesion_status: pd.DataFrame, lesions: pd.DataFrame, patient
 def new_lesion_events(lesions: pd.DataFrame) -> pd.DataFrame:
     """New lesions: a progression event on the day they are detected (progression endpoint only)."""
     new = lesions[lesions["kind"] == "new"]
-    return pd.DataFrame({"lesion_id": new["lesion_id"].to_numpy(), "patient_id": new["patient_id"].to_numpy(),
-                         "organ": new["organ"].to_numpy(), "kind": "new", "endpoint": "progression",
-                         "day": new["detected_day"].to_numpy(float), "event": True})
+    return pd.DataFrame(
+        {
+            "lesion_id": new["lesion_id"].to_numpy(),
+            "patient_id": new["patient_id"].to_numpy(),
+            "organ": new["organ"].to_numpy(),
+            "kind": "new",
+            "endpoint": "progression",
+            "day": new["detected_day"].to_numpy(float),
+            "event": True,
+        }
+    )
 
 
-def lesion_events(individual: pd.DataFrame, lesions: pd.DataFrame, lesion_status: pd.DataFrame,
-                  patients: pd.DataFrame, horizon: str = DEFAULT_HORIZON, **thresholds) -> pd.DataFrame:
+def lesion_events(
+    individual: pd.DataFrame,
+    lesions: pd.DataFrame,
+    lesion_status: pd.DataFrame,
+    patients: pd.DataFrame,
+    horizon: str = DEFAULT_HORIZON,
+    **thresholds,
+) -> pd.DataFrame:
     """All lesions' events for both endpoints, in the column order of the table contract.
 
     ``horizon`` applies to target lesions (derived from the model); non-target and new lesions are read
     from the scans and censored at the last scan.
     """
     table = pd.concat(
-        [target_events(individual, lesions, patients, horizon=horizon, **thresholds),
-         nontarget_events(lesion_status, lesions, patients),
-         new_lesion_events(lesions)],
+        [
+            target_events(individual, lesions, patients, horizon=horizon, **thresholds),
+            nontarget_events(lesion_status, lesions, patients),
+            new_lesion_events(lesions),
+        ],
         ignore_index=True,
     )
     table["event"] = table["event"].astype(bool)
-    return table[list(LESION_EVENT_COLUMNS)].sort_values(["endpoint", "lesion_id"], kind="stable").reset_index(drop=True)
+    return (
+        table[list(LESION_EVENT_COLUMNS)].sort_values(["endpoint", "lesion_id"], kind="stable").reset_index(drop=True)
+    )

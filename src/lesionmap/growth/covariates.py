@@ -73,8 +73,14 @@ def _rows(mask, index, limit: int = 5) -> str:
     return f"{labels}" + (f" and {more} more" if more > 0 else "")
 
 
-def build_design(names, lesion_ids: pd.Index, covariates: dict | None, table: pd.DataFrame | None,
-                 references: dict | None = None, lesion_col: str = "lesion_id") -> CovariateDesign:
+def build_design(
+    names,
+    lesion_ids: pd.Index,
+    covariates: dict | None,
+    table: pd.DataFrame | None,
+    references: dict | None = None,
+    lesion_col: str = "lesion_id",
+) -> CovariateDesign:
     """The design of a fit: ``covariates`` maps parameters to covariate columns of ``table`` (one row per lesion).
 
     ``table`` is indexed by lesion id or has a ``lesion_col`` column; ``references`` maps a categorical
@@ -102,24 +108,30 @@ def build_design(names, lesion_ids: pd.Index, covariates: dict | None, table: pd
         if lesion_col in table.columns:
             duplicated = table[lesion_col].duplicated(keep=False).to_numpy()
             if duplicated.any():
-                raise ValueError(f"covariate table, column '{lesion_col}': a lesion has more than one row, rows "
-                                 f"{_rows(duplicated, table.index)}")
+                raise ValueError(
+                    f"covariate table, column '{lesion_col}': a lesion has more than one row, rows "
+                    f"{_rows(duplicated, table.index)}"
+                )
             table = table.set_index(lesion_col)
         elif table.index.duplicated().any():
-            raise ValueError(f"covariate table: its index (lesion ids) repeats {list(table.index[table.index.duplicated()][:5])}")
+            raise ValueError(
+                f"covariate table: its index (lesion ids) repeats {list(table.index[table.index.duplicated()][:5])}"
+            )
         missing_columns = [c for c in used if c not in table.columns]
         if missing_columns:
             raise ValueError(f"covariate table has no column(s) {missing_columns}; columns are {list(table.columns)}")
         absent = ~lesion_ids.isin(table.index)
         if absent.any():
-            raise ValueError(f"covariate table has no row for {int(absent.sum())} lesion(s) of the fit: "
-                             f"{_rows(absent, lesion_ids)}")
+            raise ValueError(
+                f"covariate table has no row for {int(absent.sum())} lesion(s) of the fit: {_rows(absent, lesion_ids)}"
+            )
         frame = table.loc[lesion_ids, used]
         for column in used:
             empty = frame[column].isna().to_numpy()
             if empty.any():
-                raise ValueError(f"covariate table, column '{column}': missing value for lesion(s) "
-                                 f"{_rows(empty, lesion_ids)}")
+                raise ValueError(
+                    f"covariate table, column '{column}': missing value for lesion(s) {_rows(empty, lesion_ids)}"
+                )
     unused = [c for c in references if c not in used]
     if unused:
         raise ValueError(f"references name covariate(s) {unused} that no parameter uses")
@@ -127,27 +139,38 @@ def build_design(names, lesion_ids: pd.Index, covariates: dict | None, table: pd
     levels, encoded = {}, {}
     for column in used:
         values = frame[column]
-        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values) \
-                and column not in references:
+        if (
+            pd.api.types.is_numeric_dtype(values)
+            and not pd.api.types.is_bool_dtype(values)
+            and column not in references
+        ):
             x = values.to_numpy(float)
             if not np.isfinite(x).all():
-                raise ValueError(f"covariate table, column '{column}': non-finite value for lesion(s) "
-                                 f"{_rows(~np.isfinite(x), lesion_ids)}")
+                raise ValueError(
+                    f"covariate table, column '{column}': non-finite value for lesion(s) "
+                    f"{_rows(~np.isfinite(x), lesion_ids)}"
+                )
             if np.ptp(x) == 0:
-                raise ValueError(f"covariate table, column '{column}': the same value for every lesion; "
-                                 "a constant covariate is not identifiable beside the intercept")
+                raise ValueError(
+                    f"covariate table, column '{column}': the same value for every lesion; "
+                    "a constant covariate is not identifiable beside the intercept"
+                )
             encoded[column] = ([("", "")], x[:, None])
             continue
         text = values.astype(str)
         counts = text.value_counts()
         if len(counts) < 2:
-            raise ValueError(f"covariate table, column '{column}': a single level ({counts.index[0]!r}); "
-                             "a covariate needs at least two")
+            raise ValueError(
+                f"covariate table, column '{column}': a single level ({counts.index[0]!r}); "
+                "a covariate needs at least two"
+            )
         if column in references:
             reference = str(references[column])
             if reference not in counts.index:
-                raise ValueError(f"references[{column!r}] = {reference!r} is not a level of column '{column}'; "
-                                 f"levels: {sorted(counts.index)}")
+                raise ValueError(
+                    f"references[{column!r}] = {reference!r} is not a level of column '{column}'; "
+                    f"levels: {sorted(counts.index)}"
+                )
         else:
             top = counts[counts == counts.max()].index
             reference = sorted(top)[0]
@@ -167,8 +190,15 @@ def build_design(names, lesion_ids: pd.Index, covariates: dict | None, table: pd
         matrix = np.hstack(blocks)
         eigenvalues = np.linalg.eigvalsh(matrix.T @ matrix)  # squared singular values, from the small Gram matrix
         if eigenvalues[0] <= eigenvalues[-1] / _MAX_CONDITION**2:
-            raise ValueError(f"covariates[{p!r}] = {covariates.get(p, [])}: the design is not identifiable "
-                             "(collinear columns, e.g. a level that coincides with another covariate)")
+            raise ValueError(
+                f"covariates[{p!r}] = {covariates.get(p, [])}: the design is not identifiable "
+                "(collinear columns, e.g. a level that coincides with another covariate)"
+            )
         matrices[p], terms[p] = matrix, p_terms
-    return CovariateDesign(names=names, matrices=matrices, terms=terms, levels=levels,
-                           covariates={p: list(covariates.get(p, [])) for p in names})
+    return CovariateDesign(
+        names=names,
+        matrices=matrices,
+        terms=terms,
+        levels=levels,
+        covariates={p: list(covariates.get(p, [])) for p in names},
+    )

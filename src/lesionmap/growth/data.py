@@ -86,8 +86,9 @@ def prepare_growth_data(
     if len(df) == 0:
         raise ValueError("input table is empty")
 
-    censored = (df[censored_col].fillna(False).to_numpy(bool) if censored_col in df.columns
-                else np.zeros(len(df), dtype=bool))
+    censored = (
+        df[censored_col].fillna(False).to_numpy(bool) if censored_col in df.columns else np.zeros(len(df), dtype=bool)
+    )
     time = pd.to_numeric(df[time_col], errors="coerce").to_numpy(float)
     value = pd.to_numeric(df[value_col], errors="coerce").to_numpy(float)
     # a censored row's bound is the LOQ: a size recorded with it (a small diameter, or 0 for a lesion that
@@ -101,18 +102,23 @@ def prepare_growth_data(
         raise ValueError(f"column '{time_col}': missing or non-numeric time in rows {_rows(bad, df)}")
     bad = ~np.isfinite(value) | (value <= 0)
     if bad.any():
-        raise ValueError(f"column '{value_col}': volumes must be positive numbers (censored rows hold the LOQ); "
-                         f"rows {_rows(bad, df)}")
+        raise ValueError(
+            f"column '{value_col}': volumes must be positive numbers (censored rows hold the LOQ); "
+            f"rows {_rows(bad, df)}"
+        )
 
-    frame = pd.DataFrame({"lesion": df[lesion_col].to_numpy(), "time": time, "y": value, "censored": censored},
-                         index=df.index)
+    frame = pd.DataFrame(
+        {"lesion": df[lesion_col].to_numpy(), "time": time, "y": value, "censored": censored}, index=df.index
+    )
     frame["position"] = np.arange(len(frame))
     frame = frame.sort_values(["lesion", "time"], kind="stable")
     codes, lesion_ids = pd.factorize(frame["lesion"], sort=True)
     duplicated = frame.duplicated(["lesion", "time"], keep=False).to_numpy()
     if duplicated.any():
-        raise ValueError(f"columns '{lesion_col}', '{time_col}': a lesion has two scans at the same time, "
-                         f"rows {_rows(duplicated, frame)}")
+        raise ValueError(
+            f"columns '{lesion_col}', '{time_col}': a lesion has two scans at the same time, "
+            f"rows {_rows(duplicated, frame)}"
+        )
 
     first = np.r_[True, codes[1:] != codes[:-1]]
     in_likelihood = np.ones(len(frame), dtype=bool)
@@ -120,9 +126,11 @@ def prepare_growth_data(
     if not estimate_v0:
         censored_baseline = first & frame["censored"].to_numpy()
         if censored_baseline.any():
-            raise ValueError(f"column '{censored_col}': V0 is fixed at the observed baseline, but the first scan "
-                             f"of some lesions is below the LOQ (rows {_rows(censored_baseline, frame)}); "
-                             "estimate V0 instead (estimate_v0=True)")
+            raise ValueError(
+                f"column '{censored_col}': V0 is fixed at the observed baseline, but the first scan "
+                f"of some lesions is below the LOQ (rows {_rows(censored_baseline, frame)}); "
+                "estimate V0 instead (estimate_v0=True)"
+            )
         baseline = frame["y"].to_numpy()[first]
         in_likelihood &= ~first
     n_dropped = 0

@@ -19,16 +19,31 @@ def _rows(label: str, fit, truth_medians: dict | None) -> list[dict]:
     rows = []
     for name in _RATES:
         lower, upper = fit.population_ci[name]
-        rows.append({"fit": label, "parameter": name, "lesions": fit.n_lesions, "estimate": fit.population[name],
-                     "RSE%": 100.0 * fit.population_se[name] / abs(fit.population[name]),
-                     "CI95 width": upper - lower, "omega": fit.omega[name],
-                     "truth (median)": np.nan if truth_medians is None else truth_medians[name]})
+        rows.append(
+            {
+                "fit": label,
+                "parameter": name,
+                "lesions": fit.n_lesions,
+                "estimate": fit.population[name],
+                "RSE%": 100.0 * fit.population_se[name] / abs(fit.population[name]),
+                "CI95 width": upper - lower,
+                "omega": fit.omega[name],
+                "truth (median)": np.nan if truth_medians is None else truth_medians[name],
+            }
+        )
     return rows
 
 
-def exercise_answers(fit, measurements: pd.DataFrame, lesions: pd.DataFrame, truth: pd.DataFrame | None,
-                     seed: int, fit_options: dict | None = None, short_k1: int = 100,
-                     class_patients: int = 300) -> pd.DataFrame:
+def exercise_answers(
+    fit,
+    measurements: pd.DataFrame,
+    lesions: pd.DataFrame,
+    truth: pd.DataFrame | None,
+    seed: int,
+    fit_options: dict | None = None,
+    short_k1: int = 100,
+    class_patients: int = 300,
+) -> pd.DataFrame:
     """The chapter's fit beside three refits: K1 = ``short_k1``; V0 estimated; ``class_patients`` patients.
 
     ``measurements`` are the target measurements the chapter fitted (with ``lesion_id``), ``lesions`` maps
@@ -48,7 +63,10 @@ def exercise_answers(fit, measurements: pd.DataFrame, lesions: pd.DataFrame, tru
     chosen = rng.choice(np.sort(patients), size=min(class_patients, len(patients)), replace=False)
     chosen_lesions = lesions.loc[lesions["patient_id"].isin(chosen), "lesion_id"]
     small = SAEM(**options).fit(measurements[measurements["lesion_id"].isin(chosen_lesions)])
-    rows = (_rows("this chapter's fit", fit, truth_medians) + _rows(f"K1 = {short_k1}", short, truth_medians)
-            + _rows("V0 estimated", with_v0, truth_medians)
-            + _rows(f"{len(chosen):,} patients", small, truth_medians))
+    rows = (
+        _rows("this chapter's fit", fit, truth_medians)
+        + _rows(f"K1 = {short_k1}", short, truth_medians)
+        + _rows("V0 estimated", with_v0, truth_medians)
+        + _rows(f"{len(chosen):,} patients", small, truth_medians)
+    )
     return pd.DataFrame(rows)

@@ -99,8 +99,18 @@ def residual_derivatives(f, y, censored, a, b, error_model: str):
 
 # Coefficients of the Chebyshev-fitted erfc of Numerical Recipes (erfcc): erfc(z) = t exp(-z^2 + P(t)),
 # t = 1 / (1 + z / 2), with a relative error below 1.2e-7 for every z >= 0.
-_ERFC_COEFFICIENTS = (0.17087277, -0.82215223, 1.48851587, -1.13520398, 0.27886807, -0.18628806,
-                      0.09678418, 0.37409196, 1.00002368, -1.26551223)
+_ERFC_COEFFICIENTS = (
+    0.17087277,
+    -0.82215223,
+    1.48851587,
+    -1.13520398,
+    0.27886807,
+    -0.18628806,
+    0.09678418,
+    0.37409196,
+    1.00002368,
+    -1.26551223,
+)
 
 
 def _log_ndtr_fast(c: np.ndarray) -> np.ndarray:
@@ -142,7 +152,7 @@ class SubjectState:
         self.Kd, self.F, self.Kg, self.inv_v0, self.log_v0 = Kd, F, Kg, inv_v0, log_v0
         self.v0_terms, self.v0_terms_b = v0_terms, v0_terms_b
 
-    def replaced(self, **changes) -> "SubjectState":
+    def replaced(self, **changes) -> SubjectState:
         values = {k: getattr(self, k) for k in self.__slots__}
         if "inv_v0" in changes and "v0_terms" not in changes:
             values.update(v0_terms=None, v0_terms_b=None)
@@ -260,11 +270,13 @@ class ChainLikelihood:
     def v0_terms(self, state: SubjectState, a: float, b: float) -> np.ndarray:
         """Per-subject -log p terms that depend on V0 alone, cached on the state (recomputed when b moves)."""
         if state.v0_terms is None or state.v0_terms_b != (a, b):
-            terms = self.n_quantified * state.log_v0 if self.error_model == "proportional" \
-                else np.zeros(self.n_subjects)
+            terms = (
+                self.n_quantified * state.log_v0 if self.error_model == "proportional" else np.zeros(self.n_subjects)
+            )
             if len(self.pre_subject):
-                terms = terms + np.bincount(self.pre_subject, weights=self._pre_dose_terms(state, a, b),
-                                            minlength=self.n_subjects)
+                terms = terms + np.bincount(
+                    self.pre_subject, weights=self._pre_dose_terms(state, a, b), minlength=self.n_subjects
+                )
             state.v0_terms, state.v0_terms_b = terms, (a, b)
         return state.v0_terms
 
@@ -385,8 +397,12 @@ def _map_objective_and_gradient(phi, names, data, mu, omega2, a, b, fixed_v0):
     eta = phi - _by_lesion(mu)
     objective = -loglik + 0.5 * np.sum(eta * eta / omega2[:, None], axis=0)
     dl = dloglik_df(f, data.y, data.censored, a, b)
-    dfdphi = {"V0": f, "Kd": -V0 * (1.0 - F) * Kd * t * dcy, "Kg": V0 * F * Kg * t * g,
-              "F": V0 * F * (1.0 - F) * (g - dcy)}
+    dfdphi = {
+        "V0": f,
+        "Kd": -V0 * (1.0 - F) * Kd * t * dcy,
+        "Kg": V0 * F * Kg * t * g,
+        "F": V0 * F * (1.0 - F) * (g - dcy),
+    }
     grad = np.empty_like(phi)
     for i, name in enumerate(names):
         grad[i] = -np.bincount(s_idx, weights=dl * dfdphi[name], minlength=n)
@@ -394,8 +410,9 @@ def _map_objective_and_gradient(phi, names, data, mu, omega2, a, b, fixed_v0):
     return objective, grad
 
 
-def conditional_mode(phi_start, names, data: GrowthData, mu, omega2, a, b, max_iter: int = 100,
-                     tolerance: float = 1e-8):
+def conditional_mode(
+    phi_start, names, data: GrowthData, mu, omega2, a, b, max_iter: int = 100, tolerance: float = 1e-8
+):
     """Mode of each lesion's conditional distribution p(phi | y) (MAP), by vectorised damped Newton.
 
     The Hessian is the forward difference of the analytic gradient, symmetrised and made positive definite
@@ -467,9 +484,21 @@ def _fd_hessian(phi, grad, idx, names, data, mu, omega2, a, b, step):
     return out
 
 
-def importance_sampling_loglik(data: GrowthData, names, mu, omega2, a, b, center, covariance,
-                               n_samples: int, rng: np.random.Generator, df: float = 4.0,
-                               block_elements: int = 2_000_000, dtype=np.float64) -> tuple[float, np.ndarray]:
+def importance_sampling_loglik(
+    data: GrowthData,
+    names,
+    mu,
+    omega2,
+    a,
+    b,
+    center,
+    covariance,
+    n_samples: int,
+    rng: np.random.Generator,
+    df: float = 4.0,
+    block_elements: int = 2_000_000,
+    dtype=np.float64,
+) -> tuple[float, np.ndarray]:
     """log p(y) by importance sampling, per lesion and in total (float64).
 
     The proposal of lesion i is a multivariate Student t (``df`` degrees of freedom, as in saemix) centred
@@ -485,8 +514,7 @@ def importance_sampling_loglik(data: GrowthData, names, mu, omega2, a, b, center
     n_samples = 1 << max(0, int(math.ceil(math.log2(max(int(n_samples), 1)))))
     chol = np.linalg.cholesky(covariance)
     log_det = 2.0 * np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2)), axis=1)
-    log_t_const = (gammaln(0.5 * (df + n_par)) - gammaln(0.5 * df) - 0.5 * n_par * np.log(df * np.pi)
-                   - 0.5 * log_det)
+    log_t_const = gammaln(0.5 * (df + n_par)) - gammaln(0.5 * df) - 0.5 * n_par * np.log(df * np.pi) - 0.5 * log_det
     prior_const = -0.5 * n_par * _LOG_2PI - 0.5 * np.sum(np.log(omega2))
     typical = np.broadcast_to(_by_lesion(mu), (n_par, n)).T[None]  # (1, lesions, parameters)
     dtype = np.dtype(dtype)

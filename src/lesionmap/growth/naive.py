@@ -31,8 +31,13 @@ def _fit_one(t: np.ndarray, y: np.ndarray, v0: float):
     return kd, f, kg, bool(result.success and result.status > 0 and not at_bound)
 
 
-def fit_each_series(frame: pd.DataFrame, id_col: str = "lesion_id", time_col: str = "day",
-                    value_col: str = "volume_mm3", censored_col: str = "blq") -> pd.DataFrame:
+def fit_each_series(
+    frame: pd.DataFrame,
+    id_col: str = "lesion_id",
+    time_col: str = "day",
+    value_col: str = "volume_mm3",
+    censored_col: str = "blq",
+) -> pd.DataFrame:
     """Fit every series alone; returns Kd, F, Kg, V0 and ``converged`` per series id.
 
     ``converged`` is False when the optimiser failed, stopped on a parameter bound (an estimate pushed to

@@ -28,8 +28,9 @@ def _organ_mean_on_model_scale(frame: pd.DataFrame, parameter: str) -> pd.Series
     return pd.Series(from_phi(parameter, phi.groupby(frame["organ"]).mean()), index=sorted(frame["organ"].unique()))
 
 
-def organ_values(estimates: pd.DataFrame, typical: pd.DataFrame | None, truth: pd.DataFrame | None,
-                 min_lesions: int = 1) -> pd.DataFrame:
+def organ_values(
+    estimates: pd.DataFrame, typical: pd.DataFrame | None, truth: pd.DataFrame | None, min_lesions: int = 1
+) -> pd.DataFrame:
     """One row per organ and parameter: lesions, and the organ's value from each available source.
 
     ``estimates``: per-lesion estimates with ``organ`` (``pipeline.lesion_parameters``); ``typical``: each
@@ -78,13 +79,27 @@ def mean_absolute_errors(values: pd.DataFrame) -> pd.DataFrame:
             effect = np.abs((estimate - estimate.mean()) - (truth - truth.mean()))
             level = np.abs(estimate - truth)
             offset = float(np.mean(estimate - truth))
-            rows.append({"source": source, "parameter": p, "mae_effect": float(np.mean(effect)),
-                         "mae_level": float(np.mean(level)), "offset": offset})
+            rows.append(
+                {
+                    "source": source,
+                    "parameter": p,
+                    "mae_effect": float(np.mean(effect)),
+                    "mae_level": float(np.mean(level)),
+                    "offset": offset,
+                }
+            )
             effects.append(effect)
             levels.append(level)
             offsets.append(offset)
-        rows.append({"source": source, "parameter": "all", "mae_effect": float(np.mean(np.concatenate(effects))),
-                     "mae_level": float(np.mean(np.concatenate(levels))), "offset": float(np.mean(np.abs(offsets)))})
+        rows.append(
+            {
+                "source": source,
+                "parameter": "all",
+                "mae_effect": float(np.mean(np.concatenate(effects))),
+                "mae_level": float(np.mean(np.concatenate(levels))),
+                "offset": float(np.mean(np.abs(offsets))),
+            }
+        )
     return pd.DataFrame(rows)
 
 

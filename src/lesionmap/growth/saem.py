@@ -172,9 +172,16 @@ class SAEM:
 
     def prepare(self, df: pd.DataFrame) -> GrowthData:
         """The validated likelihood arrays of ``df`` under this estimator's settings."""
-        return prepare_growth_data(df, lesion_col=self.lesion_col, time_col=self.time_col,
-                                   value_col=self.value_col, censored_col=self.censored_col,
-                                   estimate_v0=self.estimate_v0, censoring=self.censoring, loq=self.loq)
+        return prepare_growth_data(
+            df,
+            lesion_col=self.lesion_col,
+            time_col=self.time_col,
+            value_col=self.value_col,
+            censored_col=self.censored_col,
+            estimate_v0=self.estimate_v0,
+            censoring=self.censoring,
+            loq=self.loq,
+        )
 
     def _check(self):
         if self.error_model not in ERROR_MODELS:
@@ -191,8 +198,11 @@ class SAEM:
         values = dict(PAPER_INITIAL_VALUES)
         if self.estimate_v0:
             first = np.r_[True, data.subject[1:] != data.subject[:-1]]
-            values["V0"] = float(np.median(data.y[first & ~data.censored])) if (first & ~data.censored).any() \
+            values["V0"] = (
+                float(np.median(data.y[first & ~data.censored]))
+                if (first & ~data.censored).any()
                 else float(np.median(data.y))
+            )
         values.update(self.initial or {})
         return values
 
@@ -200,10 +210,17 @@ class SAEM:
     def design(self, data: GrowthData, df: pd.DataFrame, covariate_table: pd.DataFrame | None) -> CovariateDesign:
         """The covariate design over the lesions of ``data`` (see ``lesionmap.growth.covariates``)."""
         if covariate_table is None and self.covariates:
-            covariate_table = _lesion_covariates(df, self.lesion_col,
-                                                 sorted({c for cols in self.covariates.values() for c in cols}))
-        return build_design(self.parameter_names, data.lesion_ids, self.covariates, covariate_table,
-                            self.references, lesion_col=self.lesion_col)
+            covariate_table = _lesion_covariates(
+                df, self.lesion_col, sorted({c for cols in self.covariates.values() for c in cols})
+            )
+        return build_design(
+            self.parameter_names,
+            data.lesion_ids,
+            self.covariates,
+            covariate_table,
+            self.references,
+            lesion_col=self.lesion_col,
+        )
 
     def fit(self, df: pd.DataFrame, covariate_table: pd.DataFrame | None = None) -> SAEMResults:
         """Fit the model to a long measurement table; returns the results (also kept as ``results_``).
@@ -223,8 +240,14 @@ class SAEM:
         self.results_ = results
         return results
 
-    def loglik(self, df: pd.DataFrame, parameters: GrowthParameters, n_samples: int = 5000,
-               n_mcmc_iter: int = 200, random_state: int | np.random.Generator | None = None) -> float:
+    def loglik(
+        self,
+        df: pd.DataFrame,
+        parameters: GrowthParameters,
+        n_samples: int = 5000,
+        n_mcmc_iter: int = 200,
+        random_state: int | np.random.Generator | None = None,
+    ) -> float:
         """log p(y) at fixed population ``parameters``, by importance sampling (as in the fit).
 
         The MCMC of the E-step first runs ``n_mcmc_iter`` iterations at the fixed parameters (after as many
@@ -233,15 +256,27 @@ class SAEM:
         """
         self._check()
         if self.covariates:
-            raise ValueError("loglik at fixed parameters takes typical values without covariates; a covariate "
-                             "fit reports its own log-likelihood (results.loglik)")
+            raise ValueError(
+                "loglik at fixed parameters takes typical values without covariates; a covariate "
+                "fit reports its own log-likelihood (results.loglik)"
+            )
         data = self.prepare(df)
         rng = np.random.default_rng(random_state)
         run = _SAEMRun(self, data, rng=rng, parameters=parameters)
         run.sample_conditional(n_burn=n_mcmc_iter, n_iter=n_mcmc_iter)
         mean_phi, cov_phi, _ = run.conditional_moments()
-        total, _ = importance_sampling_loglik(data, run.names, run.mu, run.omega2, run.a, run.b, mean_phi,
-                                              _proposal_covariance(cov_phi, run.omega2), n_samples, rng)
+        total, _ = importance_sampling_loglik(
+            data,
+            run.names,
+            run.mu,
+            run.omega2,
+            run.a,
+            run.b,
+            mean_phi,
+            _proposal_covariance(cov_phi, run.omega2),
+            n_samples,
+            rng,
+        )
         return total
 
 
@@ -249,15 +284,19 @@ def _lesion_covariates(df: pd.DataFrame, lesion_col: str, columns: list) -> pd.D
     """One row per lesion of the covariate ``columns`` of a long table, which must be constant within a lesion."""
     missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise ValueError(f"covariates name column(s) {missing} that are neither in the measurement table nor in a "
-                         f"covariate_table; measurement columns are {list(df.columns)}")
+        raise ValueError(
+            f"covariates name column(s) {missing} that are neither in the measurement table nor in a "
+            f"covariate_table; measurement columns are {list(df.columns)}"
+        )
     table = df[[lesion_col, *columns]]
     varying = table.groupby(lesion_col, sort=False)[columns].nunique(dropna=False).gt(1)
     for column in columns:
         if varying[column].any():
             lesions = list(varying.index[varying[column]][:5])
-            raise ValueError(f"column '{column}': a covariate must be constant within a lesion; it changes within "
-                             f"lesion(s) {lesions}")
+            raise ValueError(
+                f"column '{column}': a covariate must be constant within a lesion; it changes within "
+                f"lesion(s) {lesions}"
+            )
     return table.drop_duplicates(lesion_col).set_index(lesion_col)
 
 
@@ -271,8 +310,14 @@ def _proposal_covariance(cov: np.ndarray, omega2: np.ndarray) -> np.ndarray:
 class _SAEMRun:
     """The state of one SAEM fit (kept apart from the estimator, whose attributes are its settings)."""
 
-    def __init__(self, est: SAEM, data: GrowthData, rng: np.random.Generator | None = None,
-                 parameters: GrowthParameters | None = None, design: CovariateDesign | None = None):
+    def __init__(
+        self,
+        est: SAEM,
+        data: GrowthData,
+        rng: np.random.Generator | None = None,
+        parameters: GrowthParameters | None = None,
+        design: CovariateDesign | None = None,
+    ):
         self.est = est
         self.data = data
         self.names = est.parameter_names
@@ -356,7 +401,7 @@ class _SAEMRun:
             self.phi[row, idx] = values[idx]
         changes = {}
         for name in moved:
-            for key in (("inv_v0", "log_v0", "v0_terms") if name == "V0" else (name,)):
+            for key in ("inv_v0", "log_v0", "v0_terms") if name == "V0" else (name,):
                 current = getattr(self.state, key)
                 current[idx] = getattr(state_c, key)[idx]
                 changes[key] = current
@@ -515,15 +560,16 @@ class _SAEMRun:
         scores = np.empty((n_fim, self.n_subjects))
         start = 0
         for i, p in enumerate(self.names):
-            np.multiply(Xs[p], s_mu[i], out=scores[start:start + sizes[i]])
+            np.multiply(Xs[p], s_mu[i], out=scores[start : start + sizes[i]])
             start += sizes[i]
-        scores[K:K + P] = s_om
+        scores[K : K + P] = s_om
         f = self.lik.prediction_all(self.state, self.g, self.d).astype(float)
-        first, second = residual_derivatives(f, self.lik.y_all.astype(float), self.lik.censored_all, self.a, self.b,
-                                             self.est.error_model)
+        first, second = residual_derivatives(
+            f, self.lik.y_all.astype(float), self.lik.censored_all, self.a, self.b, self.est.error_model
+        )
         s_res = np.stack([np.bincount(self.lik.subject_all, weights=q, minlength=self.n_subjects) for q in first])
         h_res = second.sum(axis=1)
-        scores[K + P:] = s_res
+        scores[K + P :] = s_res
         hess = np.zeros((n_fim, n_fim))
         idx = np.arange(P)
         start = 0
@@ -557,8 +603,10 @@ class _SAEMRun:
     # -- the loop ---------------------------------------------------------------------------------------
     def iterate(self):
         show = bool(self.est.verbose) and sys.stderr.isatty()
-        with tqdm(total=self.n_total, desc="SAEM", disable=not show, leave=False) as bar, \
-                np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        with (
+            tqdm(total=self.n_total, desc="SAEM", disable=not show, leave=False) as bar,
+            np.errstate(over="ignore", divide="ignore", invalid="ignore"),
+        ):
             for iteration in range(1, self.n_total + 1):
                 self._estep(iteration)
                 if iteration > self.est.n_burn_in:
@@ -581,8 +629,7 @@ class _SAEMRun:
                     self._accumulate_moments()
 
     def _record(self, iteration: int):
-        phase = ("burn-in" if iteration <= self.est.n_burn_in else
-                 "exploration" if iteration <= self.k1 else "smoothing")
+        phase = "burn-in" if iteration <= self.est.n_burn_in else "exploration" if iteration <= self.k1 else "smoothing"
         typical = [float(from_phi(p, m)) for p, m in zip(self.names, self.mu)]
         self.trajectory.append((iteration, phase, *typical, *np.sqrt(self.omega2), self.a, self.b))
 
@@ -596,20 +643,44 @@ class _SAEMRun:
         loglik_lesion = np.full(self.n_lesions, np.nan)
         if est.n_is_samples > 0:
             loglik, loglik_lesion = importance_sampling_loglik(
-                data, names, self.mu_lesion, self.omega2, self.a, self.b, mean_phi,
-                _proposal_covariance(cov_phi, self.omega2), int(est.n_is_samples), self.rng, dtype=est.dtype)
+                data,
+                names,
+                self.mu_lesion,
+                self.omega2,
+                self.a,
+                self.b,
+                mean_phi,
+                _proposal_covariance(cov_phi, self.omega2),
+                int(est.n_is_samples),
+                self.rng,
+                dtype=est.dtype,
+            )
         columns = ["iteration", "phase", *names, *[f"omega_{p}" for p in names], "a", "b"]
         trajectory = pd.DataFrame(self.trajectory, columns=columns)
         if not self.combined:
             trajectory = trajectory.drop(columns="a")
         return build_results(
-            estimator=est, data=data, names=names, design=self.design, beta=self.beta, mu_lesion=self.mu_lesion,
-            omega2=self.omega2, a=self.a, b=self.b,
-            fisher=self.fisher_information(), mean_phi=mean_phi, cov_phi=cov_phi, mean_psi=mean_psi,
-            mode_phi=mode, loglik=loglik, loglik_lesion=loglik_lesion, trajectory=trajectory,
+            estimator=est,
+            data=data,
+            names=names,
+            design=self.design,
+            beta=self.beta,
+            mu_lesion=self.mu_lesion,
+            omega2=self.omega2,
+            a=self.a,
+            b=self.b,
+            fisher=self.fisher_information(),
+            mean_phi=mean_phi,
+            cov_phi=cov_phi,
+            mean_psi=mean_psi,
+            mode_phi=mode,
+            loglik=loglik,
+            loglik_lesion=loglik_lesion,
+            trajectory=trajectory,
             n_chains=self.n_chains,
             acceptance=dict(zip(("prior", "component", "block"), self.acceptance / np.maximum(self.proposals, 1))),
-            initial=self._initial, elapsed_s=time.perf_counter() - started,
+            initial=self._initial,
+            elapsed_s=time.perf_counter() - started,
         )
 
 
@@ -625,8 +696,12 @@ def _fit_combined_error(f: np.ndarray, y: np.ndarray, a0: float, b0: float, max_
         p2 = -1.0 / g**2 + 3.0 * e2 / g**4
         ga, gb = a, b * f
         grad = np.array([np.sum(p1 * ga), np.sum(p1 * gb)])
-        hess = np.array([[np.sum(p2 * ga * ga) + grad[0], np.sum(p2 * ga * gb)],
-                         [np.sum(p2 * ga * gb), np.sum(p2 * gb * gb) + grad[1]]])
+        hess = np.array(
+            [
+                [np.sum(p2 * ga * ga) + grad[0], np.sum(p2 * ga * gb)],
+                [np.sum(p2 * ga * gb), np.sum(p2 * gb * gb) + grad[1]],
+            ]
+        )
         return value, grad, hess
 
     x = np.log([max(a0, 1e-8), max(b0, 1e-8)])

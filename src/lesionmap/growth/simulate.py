@@ -33,8 +33,9 @@ class GrowthSimulation:
     truth: GrowthParameters
 
 
-def _draw_individual(n_lesions: int, truth: GrowthParameters, rng: np.random.Generator,
-                     phi_shift: dict | None = None) -> dict:
+def _draw_individual(
+    n_lesions: int, truth: GrowthParameters, rng: np.random.Generator, phi_shift: dict | None = None
+) -> dict:
     """Per-lesion parameters phi = mu + shift + omega z on the transformed scales."""
     names = [p for p in PARAMETERS if p in truth.population]
     omega = np.array([float(truth.omega.get(p, 0.0)) for p in names])
@@ -45,7 +46,9 @@ def _draw_individual(n_lesions: int, truth: GrowthParameters, rng: np.random.Gen
             raise ValueError(f"phi_shift: {name!r} is not a parameter of the truth ({names})")
         shift = np.asarray(shift, dtype=float)
         if shift.shape != (n_lesions,):
-            raise ValueError(f"phi_shift[{name!r}] must hold one value per lesion ({n_lesions}), got shape {shift.shape}")
+            raise ValueError(
+                f"phi_shift[{name!r}] must hold one value per lesion ({n_lesions}), got shape {shift.shape}"
+            )
         phi[names.index(name)] += shift
     return {p: from_phi(p, phi[i]) for i, p in enumerate(names)}
 
@@ -86,13 +89,13 @@ def simulate_growth_data(
 
     baseline_day = -rng.integers(0, baseline_window + 1, size=n_lesions)
     scan_number = np.arange(1, max_scans + 1)
-    planned = np.rint(scan_number[None, :] * scan_interval
-                      + jitter_sd * rng.standard_normal((n_lesions, max_scans)))
+    planned = np.rint(scan_number[None, :] * scan_interval + jitter_sd * rng.standard_normal((n_lesions, max_scans)))
     planned = np.maximum.accumulate(np.maximum(planned, 1.0), axis=1)
     days = np.concatenate([baseline_day[:, None], planned], axis=1)
 
-    true_volume = predict_volume(days, params["V0"][:, None], params["Kd"][:, None], params["F"][:, None],
-                                 params["Kg"][:, None])
+    true_volume = predict_volume(
+        days, params["V0"][:, None], params["Kd"][:, None], params["F"][:, None], params["Kg"][:, None]
+    )
     sd = truth.a + truth.b * true_volume
     observed = true_volume + sd * rng.standard_normal(true_volume.shape)
     if not baseline_noise:
@@ -115,15 +118,18 @@ def simulate_growth_data(
     rows = np.nonzero(keep)
     volume = recorded[rows]
     is_blq = blq[rows]
-    measurements = pd.DataFrame({
-        "lesion_id": lesion_ids[rows[0]],
-        "day": days[rows].astype(int),
-        "diameter_mm": np.where(is_blq, np.nan, diameter_from_volume(np.where(is_blq, loq, volume))),
-        "volume_mm3": volume,
-        "blq": is_blq,
-    })
+    measurements = pd.DataFrame(
+        {
+            "lesion_id": lesion_ids[rows[0]],
+            "day": days[rows].astype(int),
+            "diameter_mm": np.where(is_blq, np.nan, diameter_from_volume(np.where(is_blq, loq, volume))),
+            "volume_mm3": volume,
+            "blq": is_blq,
+        }
+    )
     last_index = keep.sum(axis=1) - 1
-    individual = pd.DataFrame({p: params[p] for p in PARAMETERS if p in params},
-                              index=pd.Index(lesion_ids, name="lesion_id"))
+    individual = pd.DataFrame(
+        {p: params[p] for p in PARAMETERS if p in params}, index=pd.Index(lesion_ids, name="lesion_id")
+    )
     individual["horizon"] = days[np.arange(n_lesions), last_index]
     return GrowthSimulation(measurements=measurements, individual=individual, truth=truth)

@@ -1,9 +1,9 @@
 """Reading CDISC SDTM into the analysis tables, with validation and a report of what was set aside.
 
-    data = read_sdtm("path/to/sdtm")          # dm, suppdm, tu, tr, rs, adtte as .xpt/.sas7bdat/.csv/.parquet
-    data.patients, data.lesions, data.measurements, data.lesion_status, data.exclusions
-    data.report, data.report_counts(), data.consort()
-    mapping = load_mapping("my_map.yaml")     # site map, nodal organs, arm map, SUPPDM qualifiers, evaluator
+data = read_sdtm("path/to/sdtm")          # dm, suppdm, tu, tr, rs, adtte as .xpt/.sas7bdat/.csv/.parquet
+data.patients, data.lesions, data.measurements, data.lesion_status, data.exclusions
+data.report, data.report_counts(), data.consort()
+mapping = load_mapping("my_map.yaml")     # site map, nodal organs, arm map, SUPPDM qualifiers, evaluator
 """
 
 from lesionmap.io.analysis import AnalysisData
@@ -13,6 +13,13 @@ from lesionmap.io.sdtm import read_sdtm
 from lesionmap.io.sitemap import Mapping, load_mapping
 
 __all__ = [
-    "SCHEMAS", "AnalysisData", "Mapping", "MappingError", "SDTMError", "TableLinkError", "load_mapping", "read_sdtm",
+    "SCHEMAS",
+    "AnalysisData",
+    "Mapping",
+    "MappingError",
+    "SDTMError",
+    "TableLinkError",
+    "load_mapping",
+    "read_sdtm",
     "validate_tables",
 ]

@@ -30,8 +30,13 @@ class ReadReport:
 
     def as_dict(self, **context) -> dict:
         """A JSON-ready dict: the reading context (files, evaluator, ...) and every count."""
-        return {**context, "set_aside": dict(self.set_aside), "notes": dict(self.notes),
-                "unknown_locations": dict(self.unknown_locations), "excluded_records": dict(self.excluded_records)}
+        return {
+            **context,
+            "set_aside": dict(self.set_aside),
+            "notes": dict(self.notes),
+            "unknown_locations": dict(self.unknown_locations),
+            "excluded_records": dict(self.excluded_records),
+        }
 
 
 @dataclass
@@ -83,13 +88,16 @@ class AnalysisData:
             reasons = self.exclusions.loc[(excluded_trial == trial).to_numpy(), "reason"].value_counts()
             kinds = self.lesions.loc[(lesion_trial == trial).to_numpy(), "kind"].value_counts()
             analysed = int((patient_trial == trial).sum())
-            rows.append({
-                "trial": str(trial), "screened": analysed + int(reasons.sum()),
-                **{f"excluded: {rule}": int(reasons.get(rule, 0)) for rule in contract.EXCLUSION_RULES},
-                "analysed": analysed,
-                **{f"{kind} lesions": int(kinds.get(kind, 0)) for kind in contract.LESION_KINDS},
-                "measurements": int((measurement_trial == trial).sum()),
-            })
+            rows.append(
+                {
+                    "trial": str(trial),
+                    "screened": analysed + int(reasons.sum()),
+                    **{f"excluded: {rule}": int(reasons.get(rule, 0)) for rule in contract.EXCLUSION_RULES},
+                    "analysed": analysed,
+                    **{f"{kind} lesions": int(kinds.get(kind, 0)) for kind in contract.LESION_KINDS},
+                    "measurements": int((measurement_trial == trial).sum()),
+                }
+            )
         return rows
 
     def report_counts(self) -> dict[str, int]:

@@ -45,17 +45,26 @@ def find_domain_files(folder: str | Path) -> dict[str, Path]:
     expected = ", ".join(FORMATS)
     for name, paths in unsupported.items():
         if name not in supported:
-            raise SDTMError(paths[0].name, None, None,
-                            f"unknown file format '{paths[0].suffix}' (the reader reads {expected})")
+            raise SDTMError(
+                paths[0].name, None, None, f"unknown file format '{paths[0].suffix}' (the reader reads {expected})"
+            )
     for name, paths in supported.items():
         if len(paths) > 1:
-            raise SDTMError(paths[0].name, None, None,
-                            f"domain {name.upper()} is given twice ({', '.join(p.name for p in paths)}): keep one file")
+            raise SDTMError(
+                paths[0].name,
+                None,
+                None,
+                f"domain {name.upper()} is given twice ({', '.join(p.name for p in paths)}): keep one file",
+            )
     missing = [name for name in REQUIRED_DOMAINS if name not in supported]
     if missing:
         name = missing[0]
-        raise SDTMError(name, None, None, f"missing domain file: expected {name}.xpt, {name}.sas7bdat, {name}.csv or "
-                                          f"{name}.parquet in {folder}")
+        raise SDTMError(
+            name,
+            None,
+            None,
+            f"missing domain file: expected {name}.xpt, {name}.sas7bdat, {name}.csv or {name}.parquet in {folder}",
+        )
     return {name: paths[0] for name, paths in supported.items()}
 
 
@@ -139,8 +148,9 @@ class Domain:
         """Raise ``SDTMError`` naming the first required column the file lacks."""
         for column in columns:
             if not self.has(column):
-                raise SDTMError(self.file, column, None,
-                                f"missing required column {column} in domain {self.name.upper()}")
+                raise SDTMError(
+                    self.file, column, None, f"missing required column {column} in domain {self.name.upper()}"
+                )
 
     def subset(self, keep) -> Domain:
         return Domain(self.name, self.file, self.frame[np.asarray(keep, dtype=bool)])

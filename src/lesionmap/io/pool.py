@@ -27,8 +27,9 @@ def source_labels(folders: list[Path]) -> list[str]:
         twice = next(str(folder) for folder in resolved if resolved.count(folder) > 1)
         raise SDTMError(twice, None, None, "the folder is given twice: pool each trial once")
     names = [folder.name for folder in resolved]
-    labels = [f"{folder.parent.name}/{folder.name}" if names.count(folder.name) > 1 else folder.name
-              for folder in resolved]
+    labels = [
+        f"{folder.parent.name}/{folder.name}" if names.count(folder.name) > 1 else folder.name for folder in resolved
+    ]
     return labels if len(set(labels)) == len(labels) else [str(folder) for folder in resolved]
 
 
@@ -72,31 +73,48 @@ def read_pooled(folders: list[Path], read_folder: Callable[..., AnalysisData], *
     prefix_trials = _shared(trials)
     tables = {}
     for name in TABLE_NAMES:
-        stacked = pd.concat([_renamed(getattr(part, name), label, prefix_ids, prefix_trials)
-                             for part, label in zip(parts, labels)], ignore_index=True)
-        keys = {"patients": ["patient_id"], "lesions": ["lesion_id"], "measurements": ["lesion_id", "day"],
-                "lesion_status": ["lesion_id", "day"], "exclusions": ["patient_id"]}[name]
+        stacked = pd.concat(
+            [_renamed(getattr(part, name), label, prefix_ids, prefix_trials) for part, label in zip(parts, labels)],
+            ignore_index=True,
+        )
+        keys = {
+            "patients": ["patient_id"],
+            "lesions": ["lesion_id"],
+            "measurements": ["lesion_id", "day"],
+            "lesion_status": ["lesion_id", "day"],
+            "exclusions": ["patient_id"],
+        }[name]
         tables[name] = stacked.sort_values(keys, kind="stable").reset_index(drop=True)
     for name in ("line", "prior_surgery"):
         tables["patients"][name] = tables["patients"][name].astype({"line": "Int64", "prior_surgery": "boolean"}[name])
     data = AnalysisData(**tables)
-    consort_by_trial = [{**row, "trial": (label + PREFIX_SEPARATOR + row["trial"]) if prefix_trials else row["trial"]}
-                        for part, label in zip(parts, labels) for row in part.report["consort_by_trial"]]
+    consort_by_trial = [
+        {**row, "trial": (label + PREFIX_SEPARATOR + row["trial"]) if prefix_trials else row["trial"]}
+        for part, label in zip(parts, labels)
+        for row in part.report["consort_by_trial"]
+    ]
     reports = [part.report for part in parts]
     data.report = {
-        "folder": [str(Path(folder)) for folder in folders], "pooled": True,
+        "folder": [str(Path(folder)) for folder in folders],
+        "pooled": True,
         "sources": [{"label": label, **report} for label, report in zip(labels, reports)],
-        "ids_prefixed": bool(prefix_ids), "trials_prefixed": bool(prefix_trials),
+        "ids_prefixed": bool(prefix_ids),
+        "trials_prefixed": bool(prefix_trials),
         "files": {label: report["files"] for label, report in zip(labels, reports)},
-        **{key: reports[0][key] for key in ("evaluator", "evaluator_id", "unknown_location", "location_conflicts",
-                                             "loq_mm3", "map")},
-        "set_aside": _summed(reports, "set_aside"), "notes": _summed(reports, "notes"),
+        **{
+            key: reports[0][key]
+            for key in ("evaluator", "evaluator_id", "unknown_location", "location_conflicts", "loq_mm3", "map")
+        },
+        "set_aside": _summed(reports, "set_aside"),
+        "notes": _summed(reports, "notes"),
         "unknown_locations": _summed(reports, "unknown_locations"),
         "excluded_records": _summed(reports, "excluded_records"),
-        "consort": data.consort(), "consort_by_trial": consort_by_trial,
+        "consort": data.consort(),
+        "consort_by_trial": consort_by_trial,
         "derivations": {label: report["derivations"] for label, report in zip(labels, reports)},
         "missing_covariates": _summed(reports, "missing_covariates"),
     }
-    data.report["notes"]["patient ids prefixed with their folder (a USUBJID occurs in two folders)"] = \
+    data.report["notes"]["patient ids prefixed with their folder (a USUBJID occurs in two folders)"] = (
         int(len(tables["patients"]) + len(tables["exclusions"])) if prefix_ids else 0
+    )
     return data.validate()

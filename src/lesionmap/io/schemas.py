@@ -39,66 +39,103 @@ def _text(*checks, nullable=False, unique=False) -> pa.Column:
 def _schema(columns: dict, contract_columns: dict, keys: list[str], name: str) -> pa.DataFrameSchema:
     if list(columns) != list(contract_columns):
         raise RuntimeError(f"the {name} schema does not list the contract's columns in order")
-    return pa.DataFrameSchema(columns, strict=True, ordered=True, unique=keys, checks=[_sorted_by(*keys)], name=name,
-                              report_duplicates="exclude_first")
+    return pa.DataFrameSchema(
+        columns,
+        strict=True,
+        ordered=True,
+        unique=keys,
+        checks=[_sorted_by(*keys)],
+        name=name,
+        report_duplicates="exclude_first",
+    )
 
 
 _non_negative = pa.Check.ge(0)
 
-PATIENTS = _schema({
-    "patient_id": _text(unique=True),
-    "trial": _text(),
-    "arm": _text(),
-    "treatment_group": _text(pa.Check.isin(contract.TREATMENT_GROUPS)),
-    "line": pa.Column("Int64", pa.Check.isin([1, 2]), nullable=True),
-    "age": pa.Column(np.float64, _non_negative, nullable=True),
-    "sex": _text(pa.Check.isin(SEXES)),
-    "race": _text(),
-    "bmi": pa.Column(np.float64, pa.Check.gt(0), nullable=True),
-    "kras": _text(pa.Check.isin(KRAS_VALUES)),
-    "prior_surgery": pa.Column("boolean", nullable=True),
-    "baseline_day": pa.Column(np.int64),
-    "last_day": pa.Column(np.int64),
-    "os_days": pa.Column(np.float64, _non_negative),
-    "os_event": pa.Column(bool),
-    "pfs_days": pa.Column(np.float64, _non_negative),
-    "pfs_event": pa.Column(bool),
-    "recist_bor": _text(pa.Check.isin(contract.RECIST_RESPONSES)),
-}, contract.PATIENT_COLUMNS, ["patient_id"], "patients")
+PATIENTS = _schema(
+    {
+        "patient_id": _text(unique=True),
+        "trial": _text(),
+        "arm": _text(),
+        "treatment_group": _text(pa.Check.isin(contract.TREATMENT_GROUPS)),
+        "line": pa.Column("Int64", pa.Check.isin([1, 2]), nullable=True),
+        "age": pa.Column(np.float64, _non_negative, nullable=True),
+        "sex": _text(pa.Check.isin(SEXES)),
+        "race": _text(),
+        "bmi": pa.Column(np.float64, pa.Check.gt(0), nullable=True),
+        "kras": _text(pa.Check.isin(KRAS_VALUES)),
+        "prior_surgery": pa.Column("boolean", nullable=True),
+        "baseline_day": pa.Column(np.int64),
+        "last_day": pa.Column(np.int64),
+        "os_days": pa.Column(np.float64, _non_negative),
+        "os_event": pa.Column(bool),
+        "pfs_days": pa.Column(np.float64, _non_negative),
+        "pfs_event": pa.Column(bool),
+        "recist_bor": _text(pa.Check.isin(contract.RECIST_RESPONSES)),
+    },
+    contract.PATIENT_COLUMNS,
+    ["patient_id"],
+    "patients",
+)
 
-LESIONS = _schema({
-    "lesion_id": _text(unique=True),
-    "patient_id": _text(),
-    "kind": _text(pa.Check.isin(contract.LESION_KINDS)),
-    "organ": _text(),
-    "location": _text(),
-    "nodal": pa.Column(bool),
-    "detected_day": pa.Column(np.int64),
-}, contract.LESION_COLUMNS, ["lesion_id"], "lesions")
+LESIONS = _schema(
+    {
+        "lesion_id": _text(unique=True),
+        "patient_id": _text(),
+        "kind": _text(pa.Check.isin(contract.LESION_KINDS)),
+        "organ": _text(),
+        "location": _text(),
+        "nodal": pa.Column(bool),
+        "detected_day": pa.Column(np.int64),
+    },
+    contract.LESION_COLUMNS,
+    ["lesion_id"],
+    "lesions",
+)
 
-MEASUREMENTS = _schema({
-    "lesion_id": _text(),
-    "patient_id": _text(),
-    "day": pa.Column(np.int64),
-    "diameter_mm": pa.Column(np.float64, _non_negative, nullable=True),
-    "volume_mm3": pa.Column(np.float64, _non_negative),
-    "blq": pa.Column(bool),
-}, contract.MEASUREMENT_COLUMNS, ["lesion_id", "day"], "measurements")
+MEASUREMENTS = _schema(
+    {
+        "lesion_id": _text(),
+        "patient_id": _text(),
+        "day": pa.Column(np.int64),
+        "diameter_mm": pa.Column(np.float64, _non_negative, nullable=True),
+        "volume_mm3": pa.Column(np.float64, _non_negative),
+        "blq": pa.Column(bool),
+    },
+    contract.MEASUREMENT_COLUMNS,
+    ["lesion_id", "day"],
+    "measurements",
+)
 
-LESION_STATUS = _schema({
-    "lesion_id": _text(),
-    "patient_id": _text(),
-    "day": pa.Column(np.int64),
-    "status": _text(pa.Check.isin(contract.LESION_STATUSES)),
-}, contract.LESION_STATUS_COLUMNS, ["lesion_id", "day"], "lesion_status")
+LESION_STATUS = _schema(
+    {
+        "lesion_id": _text(),
+        "patient_id": _text(),
+        "day": pa.Column(np.int64),
+        "status": _text(pa.Check.isin(contract.LESION_STATUSES)),
+    },
+    contract.LESION_STATUS_COLUMNS,
+    ["lesion_id", "day"],
+    "lesion_status",
+)
 
-EXCLUSIONS = _schema({
-    "patient_id": _text(unique=True),
-    "reason": _text(pa.Check.isin(contract.EXCLUSION_RULES)),
-}, contract.EXCLUSION_COLUMNS, ["patient_id"], "exclusions")
+EXCLUSIONS = _schema(
+    {
+        "patient_id": _text(unique=True),
+        "reason": _text(pa.Check.isin(contract.EXCLUSION_RULES)),
+    },
+    contract.EXCLUSION_COLUMNS,
+    ["patient_id"],
+    "exclusions",
+)
 
-SCHEMAS = {"patients": PATIENTS, "lesions": LESIONS, "measurements": MEASUREMENTS, "lesion_status": LESION_STATUS,
-           "exclusions": EXCLUSIONS}
+SCHEMAS = {
+    "patients": PATIENTS,
+    "lesions": LESIONS,
+    "measurements": MEASUREMENTS,
+    "lesion_status": LESION_STATUS,
+    "exclusions": EXCLUSIONS,
+}
 
 
 class TableLinkError(ValueError):
@@ -127,8 +164,9 @@ def validate_tables(tables: dict[str, pd.DataFrame]) -> None:
     targets = lesions[lesions["kind"] == "target"]
     _check_link(tables["measurements"], "measurements", "lesion_id", targets["lesion_id"], "the target lesions")
     others = lesions[lesions["kind"] != "target"]
-    _check_link(tables["lesion_status"], "lesion_status", "lesion_id", others["lesion_id"],
-                "the non-target and new lesions")
+    _check_link(
+        tables["lesion_status"], "lesion_status", "lesion_id", others["lesion_id"], "the non-target and new lesions"
+    )
     for name in ("measurements", "lesion_status"):
         owner = tables[name]["lesion_id"].map(lesions.set_index("lesion_id")["patient_id"])
         if (owner != tables[name]["patient_id"]).any():

@@ -104,10 +104,18 @@ class Mapping:
         """The same map with another evaluator choice (``None`` keeps the map's own)."""
         if evaluator is None and evaluator_id is None:
             return self
-        return Mapping(self.site_map, self.nodal, self.targeted_words, self.supp_qualifiers,
-                       evaluator if evaluator is not None else self.evaluator,
-                       evaluator_id if evaluator_id is not None else self.evaluator_id,
-                       self.reference_organ, self.source, self.diameter_tests, self.state_tests)
+        return Mapping(
+            self.site_map,
+            self.nodal,
+            self.targeted_words,
+            self.supp_qualifiers,
+            evaluator if evaluator is not None else self.evaluator,
+            evaluator_id if evaluator_id is not None else self.evaluator_id,
+            self.reference_organ,
+            self.source,
+            self.diameter_tests,
+            self.state_tests,
+        )
 
 
 def _string_list(raw, source: str, key: str) -> tuple[str, ...]:
@@ -125,8 +133,9 @@ def mapping_from_dict(raw: dict, source: str = "sdtm_map.yaml") -> Mapping:
             raise MappingError(source, key, "is missing")
     if not isinstance(raw["site_map"], dict) or not raw["site_map"]:
         raise MappingError(source, "site_map", "must map organ categories to lists of TULOC values")
-    site_map = {str(organ): _string_list(terms, source, f"site_map.{organ}")
-                for organ, terms in raw["site_map"].items()}
+    site_map = {
+        str(organ): _string_list(terms, source, f"site_map.{organ}") for organ, terms in raw["site_map"].items()
+    }
     nodal = _string_list(raw["nodal"], source, "nodal")
     unknown = [organ for organ in nodal if organ not in site_map]
     if unknown:
@@ -140,8 +149,11 @@ def mapping_from_dict(raw: dict, source: str = "sdtm_map.yaml") -> Mapping:
     qualifiers = {str(qnam).strip().upper(): str(column) for qnam, column in qualifiers.items()}
     bad = sorted(set(qualifiers.values()) - set(QUALIFIER_COLUMNS))
     if bad:
-        raise MappingError(source, "supp_qualifiers",
-                           f"unknown patients columns {', '.join(bad)} (choose from {', '.join(QUALIFIER_COLUMNS)})")
+        raise MappingError(
+            source,
+            "supp_qualifiers",
+            f"unknown patients columns {', '.join(bad)} (choose from {', '.join(QUALIFIER_COLUMNS)})",
+        )
     if len(set(qualifiers.values())) < len(qualifiers):
         raise MappingError(source, "supp_qualifiers", "two QNAM values fill the same patients column")
     evaluator = raw["evaluator"]
@@ -156,13 +168,17 @@ def mapping_from_dict(raw: dict, source: str = "sdtm_map.yaml") -> Mapping:
     diameter_tests = raw.get("diameter_tests", DEFAULT_DIAMETER_TESTS)
     if not isinstance(diameter_tests, dict) or set(diameter_tests) != set(DEFAULT_DIAMETER_TESTS):
         raise MappingError(source, "diameter_tests", "must map 'longest' and 'short_axis' to lists of TRTESTCD values")
-    diameter_tests = {kind: _string_list(list(codes) if isinstance(codes, tuple) else codes, source,
-                                         f"diameter_tests.{kind}") for kind, codes in diameter_tests.items()}
+    diameter_tests = {
+        kind: _string_list(list(codes) if isinstance(codes, tuple) else codes, source, f"diameter_tests.{kind}")
+        for kind, codes in diameter_tests.items()
+    }
     state_tests = raw.get("state_tests", list(DEFAULT_STATE_TESTS))
-    state_tests = _string_list(list(state_tests) if isinstance(state_tests, tuple) else state_tests, source,
-                               "state_tests")
-    return Mapping(site_map, nodal, words, qualifiers, evaluator, evaluator_id, reference, source, diameter_tests,
-                   state_tests)
+    state_tests = _string_list(
+        list(state_tests) if isinstance(state_tests, tuple) else state_tests, source, "state_tests"
+    )
+    return Mapping(
+        site_map, nodal, words, qualifiers, evaluator, evaluator_id, reference, source, diameter_tests, state_tests
+    )
 
 
 def load_mapping(path: str | Path | None = None) -> Mapping:

@@ -12,10 +12,14 @@ import numpy as np
 import pandas as pd
 
 #: The rules, as the reader's report and Chapter 1 state them.
-OS_RULE = ("death date (DM DTHDTC, or DTHFL = Y) minus the first dose; otherwise censored at the last date known "
-           "alive (the latest dated record in {domains})")
-PFS_RULE = ("first RS overall response PD, or death, whichever is first; otherwise censored at the last tumour "
-            "assessment (RS or TR)")
+OS_RULE = (
+    "death date (DM DTHDTC, or DTHFL = Y) minus the first dose; otherwise censored at the last date known "
+    "alive (the latest dated record in {domains})"
+)
+PFS_RULE = (
+    "first RS overall response PD, or death, whichever is first; otherwise censored at the last tumour "
+    "assessment (RS or TR)"
+)
 
 
 def latest_day(days: pd.DataFrame, patient_ids: pd.Index) -> pd.Series:
@@ -24,8 +28,14 @@ def latest_day(days: pd.DataFrame, patient_ids: pd.Index) -> pd.Series:
     return dated.groupby("patient_id")["day"].max().reindex(patient_ids)
 
 
-def derived_survival(patient_ids: pd.Index, died: np.ndarray, death_day: np.ndarray, last_alive: pd.Series,
-                     progression_day: pd.Series, last_assessment: pd.Series) -> tuple[pd.DataFrame, dict]:
+def derived_survival(
+    patient_ids: pd.Index,
+    died: np.ndarray,
+    death_day: np.ndarray,
+    last_alive: pd.Series,
+    progression_day: pd.Series,
+    last_assessment: pd.Series,
+) -> tuple[pd.DataFrame, dict]:
     """OS and PFS of ``patient_ids`` (by position of ``died`` and ``death_day``) and, per endpoint, each rule's count.
 
     ``last_alive``, ``progression_day`` (first PD) and ``last_assessment`` are Series by patient (NaN: none).
@@ -42,12 +52,21 @@ def derived_survival(patient_ids: pd.Index, died: np.ndarray, death_day: np.ndar
     death_or_last = np.where(died, os_days, np.inf)
     progressed = ~np.isnan(progression)
     pfs_event = progressed | died
-    pfs_days = np.where(pfs_event, np.fmin(np.where(progressed, progression, np.inf), death_or_last),
-                        np.where(np.isnan(assessment), 0.0, assessment))
+    pfs_days = np.where(
+        pfs_event,
+        np.fmin(np.where(progressed, progression, np.inf), death_or_last),
+        np.where(np.isnan(assessment), 0.0, assessment),
+    )
 
-    frame = pd.DataFrame({"os_days": np.maximum(os_days, 0.0), "os_event": died,
-                          "pfs_days": np.maximum(pfs_days, 0.0), "pfs_event": pfs_event},
-                         index=patient_ids)
+    frame = pd.DataFrame(
+        {
+            "os_days": np.maximum(os_days, 0.0),
+            "os_event": died,
+            "pfs_days": np.maximum(pfs_days, 0.0),
+            "pfs_event": pfs_event,
+        },
+        index=patient_ids,
+    )
     counts = {
         "os": {
             "events: deaths with a date": int(dated_death.sum()),

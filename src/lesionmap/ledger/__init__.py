@@ -102,8 +102,17 @@ def verdict(holds: bool | None) -> str:
 def frame(items: Iterable[Finding]) -> pd.DataFrame:
     """The ledger as the book shows it."""
     return pd.DataFrame(
-        [{"Finding": f.statement, "Paper": f.paper, "This cohort": f.value, "Origin": f.origin,
-          "How": f.how, "Verdict": verdict(f.holds)} for f in items],
+        [
+            {
+                "Finding": f.statement,
+                "Paper": f.paper,
+                "This cohort": f.value,
+                "Origin": f.origin,
+                "How": f.how,
+                "Verdict": verdict(f.holds),
+            }
+            for f in items
+        ],
         columns=["Finding", "Paper", "This cohort", "Origin", "How", "Verdict"],
     )
 

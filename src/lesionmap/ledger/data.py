@@ -30,8 +30,10 @@ QUANTITIES = {
     "n_organs": ("organ categories", False, None),
 }
 
-CALIBRATION = ("cohort spec: organ prevalence and extra lesions per organ, RECIST target selection and the scan "
-               "schedule are calibrated to the published totals")
+CALIBRATION = (
+    "cohort spec: organ prevalence and extra lesions per organ, RECIST target selection and the scan "
+    "schedule are calibrated to the published totals"
+)
 
 
 def _relative(value: float, paper: float) -> float:
@@ -46,9 +48,17 @@ def data_findings(results: dict) -> list[ledger.Finding]:
     items = []
     if "n_patients" in published and not results.get("requested_patients"):
         paper, value = published["n_patients"], results["n_patients"]
-        items.append(ledger.Finding(
-            "n_patients", "Patients analysed", f"{paper:,}", f"{value:,}", origin,
-            _relative(value, paper) <= TOLERANCE, how="cohort spec: cohort size, before the exclusion rules"))
+        items.append(
+            ledger.Finding(
+                "n_patients",
+                "Patients analysed",
+                f"{paper:,}",
+                f"{value:,}",
+                origin,
+                _relative(value, paper) <= TOLERANCE,
+                how="cohort spec: cohort size, before the exclusion rules",
+            )
+        )
     for key, (label, per_patient, noise_count) in QUANTITIES.items():
         if key not in published or results.get(key) is None:
             continue
@@ -60,8 +70,15 @@ def data_findings(results: dict) -> list[ledger.Finding]:
         if results.get("requested_patients") and noise_count and results.get(noise_count):
             tolerance += SAMPLING_SES / math.sqrt(results[noise_count])
         within = _relative(value, paper) <= tolerance
-        items.append(ledger.Finding(
-            key, f"{label[0].upper()}{label[1:]} (within {100 * tolerance:.0f}% of the paper)",
-            f"{paper:,.{digits}f}", f"{value:,.{digits}f}", origin, within,
-            how=CALIBRATION if key != "mean_age" else "cohort spec: demographics, age distribution"))
+        items.append(
+            ledger.Finding(
+                key,
+                f"{label[0].upper()}{label[1:]} (within {100 * tolerance:.0f}% of the paper)",
+                f"{paper:,.{digits}f}",
+                f"{value:,.{digits}f}",
+                origin,
+                within,
+                how=CALIBRATION if key != "mean_age" else "cohort spec: demographics, age distribution",
+            )
+        )
     return items

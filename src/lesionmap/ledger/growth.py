@@ -33,8 +33,10 @@ def _extreme(frame: pd.DataFrame, parameter: str, source: str, highest: bool, am
 
 
 def _by_source(frame, parameter, highest, among=None) -> dict:
-    return {source: _extreme(frame, parameter, source, highest, among)
-            for source in ("per-lesion median", "covariate model", "truth")}
+    return {
+        source: _extreme(frame, parameter, source, highest, among)
+        for source in ("per-lesion median", "covariate model", "truth")
+    }
 
 
 def _describe(picks: dict) -> str:
@@ -66,55 +68,123 @@ def growth_findings(results: dict) -> list[Finding]:
     items = []
 
     kruskal = {row["parameter"]: row["p"] for row in results["kruskal_wallis"]}
-    items.append(Finding(
-        "organs_differ", "Kd, F and Kg differ across organs (Kruskal-Wallis)", "p < 0.0001 for each",
-        ", ".join(f"{p}: p = {v:.2g}" for p, v in kruskal.items()), origin_for(results, "input"),
-        all(v is not None and v < 0.0001 for v in kruskal.values()), how=_SPEC_ORGANS))
+    items.append(
+        Finding(
+            "organs_differ",
+            "Kd, F and Kg differ across organs (Kruskal-Wallis)",
+            "p < 0.0001 for each",
+            ", ".join(f"{p}: p = {v:.2g}" for p, v in kruskal.items()),
+            origin_for(results, "input"),
+            all(v is not None and v < 0.0001 for v in kruskal.values()),
+            how=_SPEC_ORGANS,
+        )
+    )
 
     def organ_finding(key, statement, paper, parameter, highest, expected, among=None):
         if expected not in organs_present or (among is not None and not set(among) <= organs_present):
-            items.append(Finding(key, statement, paper, f"{expected} absent", origin_for(results, "input"), None,
-                                 how=_SPEC_ORGANS))
+            items.append(
+                Finding(
+                    key, statement, paper, f"{expected} absent", origin_for(results, "input"), None, how=_SPEC_ORGANS
+                )
+            )
             return
         picks = _by_source(frame, parameter, highest, among)
-        items.append(Finding(key, statement, paper, _describe(picks), origin_for(results, "input"),
-                             picks["per-lesion median"] == expected, how=_SPEC_ORGANS))
+        items.append(
+            Finding(
+                key,
+                statement,
+                paper,
+                _describe(picks),
+                origin_for(results, "input"),
+                picks["per-lesion median"] == expected,
+                how=_SPEC_ORGANS,
+            )
+        )
 
     organ_finding("bone_highest_F", "Bone: highest F (least shrinkage)", "bone", "F", True, "bone")
     organ_finding("gr_fastest_Kg", "GR: fastest Kg", "GR", "Kg", True, "GR")
     organ_finding("kidney_lowest_Kd", "Kidney: lowest Kd", "kidney", "Kd", False, "kidney")
     trio = ["liver", "lung", "regional LN", "distal LN"]
     trio = [o for o in trio if o in organs_present]
-    organ_finding("liver_deepest", "Liver: highest shrinkage (lowest F) among liver, lung and lymph nodes",
-                  "liver", "F", False, "liver", among=trio)
-    organ_finding("liver_fastest_Kg", "Liver: fastest Kg among liver, lung and lymph nodes", "liver", "Kg", True,
-                  "liver", among=trio)
+    organ_finding(
+        "liver_deepest",
+        "Liver: highest shrinkage (lowest F) among liver, lung and lymph nodes",
+        "liver",
+        "F",
+        False,
+        "liver",
+        among=trio,
+    )
+    organ_finding(
+        "liver_fastest_Kg",
+        "Liver: fastest Kg among liver, lung and lymph nodes",
+        "liver",
+        "Kg",
+        True,
+        "liver",
+        among=trio,
+    )
 
     for key, x, y, statement, paper, sign in (
-            ("r_F_Kd", "F", "Kd", "Organ-level correlation of F with Kd is negative", "r = -0.69, p = 0.0014", -1),
-            ("r_F_Kg", "F", "Kg", "Organ-level correlation of F with Kg is positive", "r = +0.53, p = 0.03", 1)):
+        ("r_F_Kd", "F", "Kd", "Organ-level correlation of F with Kd is negative", "r = -0.69, p = 0.0014", -1),
+        ("r_F_Kg", "F", "Kg", "Organ-level correlation of F with Kg is positive", "r = +0.53, p = 0.03", 1),
+    ):
         row = _correlation(results, x, y, "per-lesion median")
         holds = None if row is None or row["r"] is None else bool(sign * row["r"] > 0 and row["p"] < _SIGNIFICANT)
-        items.append(Finding(key, statement, paper, _correlation_text(results, x, y), origin_for(results, "input"),
-                             holds, how=_SPEC_ORGANS))
+        items.append(
+            Finding(
+                key,
+                statement,
+                paper,
+                _correlation_text(results, x, y),
+                origin_for(results, "input"),
+                holds,
+                how=_SPEC_ORGANS,
+            )
+        )
     row = _correlation(results, "Kg", "Kd", "per-lesion median")
-    items.append(Finding("r_Kg_Kd", "Kg and Kd are not correlated across organs", "no correlation",
-                         _correlation_text(results, "Kg", "Kd"), origin_for(results, "input"),
-                         None if row is None or row["p"] is None else bool(row["p"] >= _SIGNIFICANT), how=_SPEC_ORGANS))
+    items.append(
+        Finding(
+            "r_Kg_Kd",
+            "Kg and Kd are not correlated across organs",
+            "no correlation",
+            _correlation_text(results, "Kg", "Kd"),
+            origin_for(results, "input"),
+            None if row is None or row["p"] is None else bool(row["p"] >= _SIGNIFICANT),
+            how=_SPEC_ORGANS,
+        )
+    )
 
     volume = [r for r in results["baseline_volume_by_organ"] if r["source"] == "per-lesion median"]
-    items.append(Finding(
-        "no_volume_correlation", "Baseline volume does not correlate with Kd, F or Kg across organs",
-        "no correlation", ", ".join(f"{r['parameter']}: r = {r['r']:.2f} (p = {r['p']:.2g})" for r in volume),
-        origin_for(results, "input"), bool(all(r["p"] >= _SIGNIFICANT for r in volume)) if volume else None,
-        how="spec organs.v0_median_mm3 beside the organ typical values"))
+    items.append(
+        Finding(
+            "no_volume_correlation",
+            "Baseline volume does not correlate with Kd, F or Kg across organs",
+            "no correlation",
+            ", ".join(f"{r['parameter']}: r = {r['r']:.2f} (p = {r['p']:.2g})" for r in volume),
+            origin_for(results, "input"),
+            bool(all(r["p"] >= _SIGNIFICANT for r in volume)) if volume else None,
+            how="spec organs.v0_median_mm3 beside the organ typical values",
+        )
+    )
 
     effects = {row["parameter"]: row for row in results["treatment_effects"]}
-    for key, name, statement, paper in (("tar_deeper", "1-F", "TAR + Chemo: deeper response (1 - F)", "effect size 0.43"),
-                                        ("tar_slower", "Kg", "TAR + Chemo: lower Kg", "effect size 0.26")):
+    for key, name, statement, paper in (
+        ("tar_deeper", "1-F", "TAR + Chemo: deeper response (1 - F)", "effect size 0.43"),
+        ("tar_slower", "Kg", "TAR + Chemo: lower Kg", "effect size 0.26"),
+    ):
         row = effects.get(name)
         holds = None if row is None else bool(row["effect_size"] > 0 and row["p"] < _SIGNIFICANT)
         value = "group absent" if row is None else f"effect size {row['effect_size']:.2f} (p = {row['p']:.2g})"
-        items.append(Finding(key, statement, paper, value, origin_for(results, "input"), holds,
-                             how="spec treatment_effects (tar_logit_F, tar_log_Kg)"))
+        items.append(
+            Finding(
+                key,
+                statement,
+                paper,
+                value,
+                origin_for(results, "input"),
+                holds,
+                how="spec treatment_effects (tar_logit_F, tar_log_Kg)",
+            )
+        )
     return items

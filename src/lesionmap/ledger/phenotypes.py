@@ -28,8 +28,14 @@ from lesionmap import ledger
 RESPONSE_DIRECTIONS = {"liver": 1, "GI tract": -1, "skin": -1, "bone": -1}
 PROGRESSION_DIRECTIONS = {"brain/CNS": 1, "GR": 1, "liver": 1, "GI tract": -1, "regional LN": -1, "distal LN": -1}
 #: The phenotypes the paper names (Fig. 3c).
-PAPER_PHENOTYPES = {"liver": "high-high", "bone": "low-high", "brain/CNS": "low-high", "lung": "high-low",
-                    "regional LN": "high-low", "distal LN": "high-low"}
+PAPER_PHENOTYPES = {
+    "liver": "high-high",
+    "bone": "low-high",
+    "brain/CNS": "low-high",
+    "lung": "high-low",
+    "regional LN": "high-low",
+    "distal LN": "high-low",
+}
 #: The head-and-neck cohort (Fig. 3d): organs that progress most, and lymph nodes high-low.
 HN_TOP_PROGRESSION = ("liver", "brain/CNS")
 HN_TOP_RANK = 3
@@ -74,8 +80,11 @@ def _spec_direction(spec: dict | None, organ: str, reference: str, endpoint: str
 def _origin(results: dict, spec: dict | None, organ: str, reference: str, endpoint: str, claimed: int):
     direction, text = _spec_direction(spec, organ, reference, endpoint)
     simulated = "input" if direction == claimed else "emergent"
-    how = (f"set by the spec ({text})" if simulated == "input" else
-           f"not set by the spec ({text}); from the lesion mix, event derivation and new lesions")
+    how = (
+        f"set by the spec ({text})"
+        if simulated == "input"
+        else f"not set by the spec ({text}); from the lesion mix, event derivation and new lesions"
+    )
     return ledger.origin_for(results, simulated), how
 
 
@@ -87,15 +96,26 @@ def _hr_text(hrs: pd.DataFrame, oracle: dict, organ: str) -> str:
 
 
 def _direction_findings(results, cohort_results, spec, endpoint, claims) -> list[ledger.Finding]:
-    hrs, oracle, reference = _hr_lookup(cohort_results, endpoint), _oracle(results, endpoint), cohort_results["reference"]
+    hrs, oracle, reference = (
+        _hr_lookup(cohort_results, endpoint),
+        _oracle(results, endpoint),
+        cohort_results["reference"],
+    )
     items = []
     for organ, claimed in claims.items():
         origin, how = _origin(results, spec, organ, reference, endpoint, claimed)
         present = len(hrs) and organ in hrs.index
-        items.append(ledger.Finding(
-            f"{endpoint}_{organ}", f"{organ}: {endpoint} hazard {_word(claimed)} the reference organ ({reference})",
-            f"HR {'>' if claimed > 0 else '<'} 1", _hr_text(hrs, oracle, organ) if present else "not estimable",
-            origin, (bool((hrs.loc[organ, "hr"] > 1) == (claimed > 0)) if present else None), how=how))
+        items.append(
+            ledger.Finding(
+                f"{endpoint}_{organ}",
+                f"{organ}: {endpoint} hazard {_word(claimed)} the reference organ ({reference})",
+                f"HR {'>' if claimed > 0 else '<'} 1",
+                _hr_text(hrs, oracle, organ) if present else "not estimable",
+                origin,
+                (bool((hrs.loc[organ, "hr"] > 1) == (claimed > 0)) if present else None),
+                how=how,
+            )
+        )
     return items
 
 
@@ -108,11 +128,17 @@ def _phenotype_findings(results, cohort_results, spec) -> list[ledger.Finding]:
         parts = [_spec_direction(spec, organ, reference, e) for e in claims]
         both_input = all(direction == claims[e] for (direction, _), e in zip(parts, claims, strict=True))
         how = "; ".join(text for _, text in parts)
-        items.append(ledger.Finding(
-            f"phenotype_{organ}", f"{organ} is {code} (Fig. 3c)", code, phenotypes.get(organ, "absent"),
-            ledger.origin_for(results, "input" if both_input else "emergent"),
-            bool(phenotypes[organ] == code) if organ in phenotypes.index else None,
-            how=("set by the spec: " if both_input else "not set by the spec alone: ") + how))
+        items.append(
+            ledger.Finding(
+                f"phenotype_{organ}",
+                f"{organ} is {code} (Fig. 3c)",
+                code,
+                phenotypes.get(organ, "absent"),
+                ledger.origin_for(results, "input" if both_input else "emergent"),
+                bool(phenotypes[organ] == code) if organ in phenotypes.index else None,
+                how=("set by the spec: " if both_input else "not set by the spec alone: ") + how,
+            )
+        )
     return items
 
 
@@ -121,15 +147,23 @@ def _survival_findings(results, spec) -> list[ledger.Finding]:
     phenotypes = _table(results[_main_key(results)]["phenotypes"]).set_index("organ")["phenotype"]
     weights = (spec or {}).get("death_log_hazard", {})
     items = []
-    claims = (("low_high", "low-high lesions", "no low-high lesions", -1, "low-high"),
-              ("high_low", "only high-low organs", "other organs", 1, "high-low"))
+    claims = (
+        ("low_high", "low-high lesions", "no low-high lesions", -1, "low-high"),
+        ("high_low", "only high-low organs", "other organs", 1, "high-low"),
+    )
     for column, group, others, claimed, code in claims:
         if column not in survival:
             continue
-        medians = _table(survival[column]["medians"]).set_index("group")["median"] if survival[column]["medians"] else pd.Series(dtype=float)
+        medians = (
+            _table(survival[column]["medians"]).set_index("group")["median"]
+            if survival[column]["medians"]
+            else pd.Series(dtype=float)
+        )
         values = [medians.get(group), medians.get(others)]
-        shown = ["not reached" if v is None or not math.isfinite(v) else f"{v:,.0f}" for v in
-                 [float("inf") if v is None else v for v in values]]
+        shown = [
+            "not reached" if v is None or not math.isfinite(v) else f"{v:,.0f}"
+            for v in [float("inf") if v is None else v for v in values]
+        ]
         if any(v is None for v in values):
             holds = None
         else:
@@ -138,15 +172,28 @@ def _survival_findings(results, spec) -> list[ledger.Finding]:
         organs = phenotypes[phenotypes == code].index.tolist()
         in_group = [weights[o] for o in organs if o in weights]
         rest = [w for o, w in weights.items() if o not in organs]
-        weighted = bool(in_group and rest and ((sum(in_group) / len(in_group) > sum(rest) / len(rest)) == (claimed < 0)))
-        how = (f"cohort spec organs.death_log_hazard: mean {sum(in_group) / len(in_group):.2f} in the {code} organs against "
-               f"{sum(rest) / len(rest):.2f} elsewhere" if in_group and rest else "no death weights for these organs")
+        weighted = bool(
+            in_group and rest and ((sum(in_group) / len(in_group) > sum(rest) / len(rest)) == (claimed < 0))
+        )
+        how = (
+            f"cohort spec organs.death_log_hazard: mean {sum(in_group) / len(in_group):.2f} in the {code} organs against "
+            f"{sum(rest) / len(rest):.2f} elsewhere"
+            if in_group and rest
+            else "no death weights for these organs"
+        )
         paper_values = paper.get(column, {})
-        items.append(ledger.Finding(
-            f"os_{column}", f"OS of patients with {group} {'longer' if claimed > 0 else 'shorter'} than the others' "
-            "(Supplementary Fig. 5)", f"{paper_values.get(group, 'n/a')} vs {paper_values.get(others, 'n/a')} days",
-            f"{shown[0]} vs {shown[1]} days", ledger.origin_for(results, "input" if weighted else "emergent"), holds,
-            how=how))
+        items.append(
+            ledger.Finding(
+                f"os_{column}",
+                f"OS of patients with {group} {'longer' if claimed > 0 else 'shorter'} than the others' "
+                "(Supplementary Fig. 5)",
+                f"{paper_values.get(group, 'n/a')} vs {paper_values.get(others, 'n/a')} days",
+                f"{shown[0]} vs {shown[1]} days",
+                ledger.origin_for(results, "input" if weighted else "emergent"),
+                holds,
+                how=how,
+            )
+        )
     return items
 
 
@@ -154,24 +201,35 @@ def _hn_findings(results, hn_results, spec) -> list[ledger.Finding]:
     hrs = _hr_lookup(hn_results, "progression").sort_values("hr", ascending=False)
     top = hrs.index[:HN_TOP_RANK].tolist()
     kg = pd.Series((spec or {}).get("Kg", {}), dtype=float).sort_values(ascending=False)
-    spec_top = kg.index[:len(HN_TOP_PROGRESSION)].tolist()
+    spec_top = kg.index[: len(HN_TOP_PROGRESSION)].tolist()
     present = [o for o in HN_TOP_PROGRESSION if o in hrs.index]
-    items = [ledger.Finding(
-        "hn_top_progression", f"mHNSCC: liver and brain/CNS among the {HN_TOP_RANK} highest progression hazards (Fig. 3d)",
-        "liver, brain progress most", ", ".join(top) or "none",
-        ledger.origin_for(results, "input" if set(spec_top) == set(HN_TOP_PROGRESSION) else "emergent"),
-        (all(o in top for o in HN_TOP_PROGRESSION) if len(present) == len(HN_TOP_PROGRESSION) else None),
-        how=f"the mHNSCC spec sets the fastest regrowth (Kg) in {', '.join(spec_top) or 'no organ'}")]
+    items = [
+        ledger.Finding(
+            "hn_top_progression",
+            f"mHNSCC: liver and brain/CNS among the {HN_TOP_RANK} highest progression hazards (Fig. 3d)",
+            "liver, brain progress most",
+            ", ".join(top) or "none",
+            ledger.origin_for(results, "input" if set(spec_top) == set(HN_TOP_PROGRESSION) else "emergent"),
+            (all(o in top for o in HN_TOP_PROGRESSION) if len(present) == len(HN_TOP_PROGRESSION) else None),
+            how=f"the mHNSCC spec sets the fastest regrowth (Kg) in {', '.join(spec_top) or 'no organ'}",
+        )
+    ]
     phenotypes = _table(hn_results["phenotypes"]).set_index("organ")["phenotype"]
     for organ in HN_LYMPH_NODES:
         origin, how = _origin(results, spec, organ, hn_results["reference"], "progression", -1)
         response_dir, response_text = _spec_direction(spec, organ, hn_results["reference"], "response")
         input_both = origin == "input" and response_dir == 1
-        items.append(ledger.Finding(
-            f"hn_phenotype_{organ}", f"mHNSCC: {organ} is high-low (Fig. 3d)", "high-low", phenotypes.get(organ, "absent"),
-            ledger.origin_for(results, "input" if input_both else "emergent"),
-            bool(phenotypes[organ] == "high-low") if organ in phenotypes.index else None,
-            how=f"{'set by the spec' if input_both else 'not set by the spec alone'}: {response_text}; {how.split('(', 1)[-1].rstrip(')')}"))
+        items.append(
+            ledger.Finding(
+                f"hn_phenotype_{organ}",
+                f"mHNSCC: {organ} is high-low (Fig. 3d)",
+                "high-low",
+                phenotypes.get(organ, "absent"),
+                ledger.origin_for(results, "input" if input_both else "emergent"),
+                bool(phenotypes[organ] == "high-low") if organ in phenotypes.index else None,
+                how=f"{'set by the spec' if input_both else 'not set by the spec alone'}: {response_text}; {how.split('(', 1)[-1].rstrip(')')}",
+            )
+        )
     return items
 
 

@@ -42,10 +42,15 @@ def f1_macro(observed: np.ndarray, predicted: np.ndarray) -> float:
 F1_MACRO = make_scorer(f1_macro)
 
 #: The numbers ``PredictionResult.summary`` reports per model: name -> (metric, average) in ``metrics``.
-HEADLINE_METRICS = {"auc_micro": ("auc", "micro"), "auc_macro": ("auc", "macro"),
-                    "accuracy": ("accuracy", "overall"), "precision_macro": ("precision", "macro"),
-                    "recall_macro": ("recall", "macro"), "f1_macro": ("f1", "macro"),
-                    "brier": ("brier", "overall")}
+HEADLINE_METRICS = {
+    "auc_micro": ("auc", "micro"),
+    "auc_macro": ("auc", "macro"),
+    "accuracy": ("accuracy", "overall"),
+    "precision_macro": ("precision", "macro"),
+    "recall_macro": ("recall", "macro"),
+    "f1_macro": ("f1", "macro"),
+    "brier": ("brier", "overall"),
+}
 
 
 @dataclass
@@ -124,8 +129,10 @@ def _align(features: pd.DataFrame, labels: pd.Series) -> tuple[pd.DataFrame, pd.
     if labels.index.has_duplicates:
         raise ValueError(f"labels: patient_id {labels.index[labels.index.duplicated()][0]!r} appears twice")
     common = features.index.intersection(labels.index, sort=False)
-    exclusions = {"features_without_label": int(len(features.index.difference(labels.index))),
-                  "labels_without_features": int(len(labels.index.difference(features.index)))}
+    exclusions = {
+        "features_without_label": int(len(features.index.difference(labels.index))),
+        "labels_without_features": int(len(labels.index.difference(features.index))),
+    }
     if len(common) == 0:
         raise ValueError("no patient has both features and a cluster label (check the patient_id index of both)")
     return features.loc[common], labels.loc[common], exclusions
@@ -156,24 +163,30 @@ def _check_class_sizes(labels: pd.Series, outer_folds: int, inner_folds: int, ea
         raise ValueError(f"labels: at least two clusters are needed, got {list(counts.index)}")
     small = counts[counts < needed]
     if len(small):
-        raise ValueError(f"labels: cluster(s) {small.to_dict()} have fewer than {needed} patients, too few for "
-                         f"{outer_folds} outer x {inner_folds} inner stratified folds "
-                         "(use fewer folds or more patients)")
+        raise ValueError(
+            f"labels: cluster(s) {small.to_dict()} have fewer than {needed} patients, too few for "
+            f"{outer_folds} outer x {inner_folds} inner stratified folds "
+            "(use fewer folds or more patients)"
+        )
     inner_train = len(labels) * (outer_folds - 1) // outer_folds * (inner_folds - 1) // inner_folds
     if early_stopping and int(np.ceil(VALIDATION_FRACTION * inner_train)) < len(counts):
-        raise ValueError(f"labels: {len(labels)} patients leave about {inner_train} for an inner training part, whose "
-                         f"{VALIDATION_FRACTION:.0%} early-stopping share cannot hold each of the {len(counts)} "
-                         f"clusters; use more patients or fewer clusters")
+        raise ValueError(
+            f"labels: {len(labels)} patients leave about {inner_train} for an inner training part, whose "
+            f"{VALIDATION_FRACTION:.0%} early-stopping share cannot hold each of the {len(counts)} "
+            f"clusters; use more patients or fewer clusters"
+        )
 
 
-def _fold_metrics(observed: np.ndarray, predicted: np.ndarray, proba: np.ndarray,
-                  classes: list[str]) -> list[tuple[str, str, float]]:
+def _fold_metrics(
+    observed: np.ndarray, predicted: np.ndarray, proba: np.ndarray, classes: list[str]
+) -> list[tuple[str, str, float]]:
     """(metric, average, value) rows for one set of held-out predictions."""
     indicator = (observed[:, None] == np.asarray(classes)[None, :]).astype(int)
-    rows = [("accuracy", "overall", accuracy_score(observed, predicted)),
-            ("brier", "overall", float(np.mean(np.sum((proba - indicator) ** 2, axis=1))))]
-    precision, recall, f1, _ = precision_recall_fscore_support(observed, predicted, labels=classes,
-                                                               zero_division=0)
+    rows = [
+        ("accuracy", "overall", accuracy_score(observed, predicted)),
+        ("brier", "overall", float(np.mean(np.sum((proba - indicator) ** 2, axis=1)))),
+    ]
+    precision, recall, f1, _ = precision_recall_fscore_support(observed, predicted, labels=classes, zero_division=0)
     for name, values in (("precision", precision), ("recall", recall), ("f1", f1)):
         rows.append((name, "macro", float(np.mean(values))))
         rows.extend((name, c, float(v)) for c, v in zip(classes, values))
@@ -193,8 +206,9 @@ def _thin(fpr: np.ndarray, tpr: np.ndarray, max_points: int | None) -> tuple[np.
     return fpr[keep], tpr[keep]
 
 
-def _roc_points(model: str, observed: np.ndarray, proba: np.ndarray, classes: list[str],
-                max_points: int | None) -> pd.DataFrame:
+def _roc_points(
+    model: str, observed: np.ndarray, proba: np.ndarray, classes: list[str], max_points: int | None
+) -> pd.DataFrame:
     """One-vs-rest ROC curves per class, the micro curve (all class-patient pairs pooled) and the macro curve
     (class tprs averaged on the union of their fprs)."""
     indicator = (observed[:, None] == np.asarray(classes)[None, :]).astype(int)
@@ -212,15 +226,18 @@ def _roc_points(model: str, observed: np.ndarray, proba: np.ndarray, classes: li
     return pd.concat(frames, ignore_index=True)
 
 
-def _calibration(model: str, observed: np.ndarray, proba: np.ndarray, classes: list[str],
-                 n_bins: int) -> pd.DataFrame:
+def _calibration(model: str, observed: np.ndarray, proba: np.ndarray, classes: list[str], n_bins: int) -> pd.DataFrame:
     """Reliability table: per class and probability bin, mean predicted probability vs observed frequency."""
     indicator = (observed[:, None] == np.asarray(classes)[None, :]).astype(float)
     bins = np.minimum((proba * n_bins).astype(int), n_bins - 1)
-    long = pd.DataFrame({"class": np.tile(classes, len(observed)), "bin": bins.ravel(),
-                         "p": proba.ravel(), "y": indicator.ravel()})
-    table = (long.groupby(["class", "bin"], sort=False)
-             .agg(predicted=("p", "mean"), observed=("y", "mean"), n=("y", "size")).reset_index())
+    long = pd.DataFrame(
+        {"class": np.tile(classes, len(observed)), "bin": bins.ravel(), "p": proba.ravel(), "y": indicator.ravel()}
+    )
+    table = (
+        long.groupby(["class", "bin"], sort=False)
+        .agg(predicted=("p", "mean"), observed=("y", "mean"), n=("y", "size"))
+        .reset_index()
+    )
     table["class"] = pd.Categorical(table["class"], categories=classes, ordered=True)
     table = table.sort_values(["class", "bin"]).reset_index(drop=True)
     table["class"] = table["class"].astype(str)
@@ -230,8 +247,15 @@ def _calibration(model: str, observed: np.ndarray, proba: np.ndarray, classes: l
     return table
 
 
-def _outer_fold(search: GridSearchCV, features: pd.DataFrame, y: np.ndarray, split: tuple[np.ndarray, np.ndarray],
-                classes: list[str], importance_repeats: int, permutation_seed: int) -> dict[str, pd.DataFrame]:
+def _outer_fold(
+    search: GridSearchCV,
+    features: pd.DataFrame,
+    y: np.ndarray,
+    split: tuple[np.ndarray, np.ndarray],
+    classes: list[str],
+    importance_repeats: int,
+    permutation_seed: int,
+) -> dict[str, pd.DataFrame]:
     """Grid search on the training part of one outer split, then everything measured on its held-out part."""
     train, test = split
     search.fit(features.iloc[train], y[train])
@@ -240,25 +264,35 @@ def _outer_fold(search: GridSearchCV, features: pd.DataFrame, y: np.ndarray, spl
     order = [list(fitted.classes_).index(c) for c in classes]
     proba = fitted.predict_proba(x_test)[:, order]
     predicted = fitted.predict(x_test)
-    predictions = pd.concat([pd.DataFrame({"patient_id": features.index[test], "observed": y_test,
-                                           "predicted": predicted}),
-                             pd.DataFrame(proba, columns=classes)], axis=1)
+    predictions = pd.concat(
+        [
+            pd.DataFrame({"patient_id": features.index[test], "observed": y_test, "predicted": predicted}),
+            pd.DataFrame(proba, columns=classes),
+        ],
+        axis=1,
+    )
     rows = _fold_metrics(y_test, predicted, proba, classes) + [("inner_f1", "macro", float(search.best_score_))]
     trees = fitted_trees(fitted.named_steps["classifier"])
-    drops = permutation_importance_by_input(fitted, x_test, y_test, n_repeats=importance_repeats,
-                                            random_state=permutation_seed)
+    drops = permutation_importance_by_input(
+        fitted, x_test, y_test, n_repeats=importance_repeats, random_state=permutation_seed
+    )
     return {
         "predictions": predictions,
         "metrics": pd.DataFrame(rows, columns=["metric", "average", "value"]),
-        "hyperparameters": pd.DataFrame({"parameter": [p.removeprefix("classifier__") for p in search.best_params_],
-                                         "value": [str(v) for v in search.best_params_.values()]}),
+        "hyperparameters": pd.DataFrame(
+            {
+                "parameter": [p.removeprefix("classifier__") for p in search.best_params_],
+                "value": [str(v) for v in search.best_params_.values()],
+            }
+        ),
         "trees": pd.DataFrame({"trees": [] if trees is None else [trees]}, dtype=int),
         "importance": drops.reset_index().melt(id_vars="feature", value_name="drop"),
     }
 
 
-def _pooled_tables(predictions: pd.DataFrame, classes: list[str], roc_points: int | None,
-                   calibration_bins: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def _pooled_tables(
+    predictions: pd.DataFrame, classes: list[str], roc_points: int | None, calibration_bins: int
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """ROC points, confusion counts, reliability table and metrics of all out-of-fold predictions of each model."""
     roc, confusion, calibration, pooled = [], [], [], []
     for model, rows in predictions.groupby("model", sort=False):
@@ -266,10 +300,21 @@ def _pooled_tables(predictions: pd.DataFrame, classes: list[str], roc_points: in
         roc.append(_roc_points(model, observed, proba, classes, roc_points))
         calibration.append(_calibration(model, observed, proba, classes, calibration_bins))
         counts = confusion_matrix(observed, predicted, labels=classes)
-        confusion.append(pd.DataFrame({"model": model, "observed": np.repeat(classes, len(classes)),
-                                       "predicted": np.tile(classes, len(classes)), "n": counts.ravel()}))
-        pooled.append(pd.DataFrame(_fold_metrics(observed, predicted, proba, classes),
-                                   columns=["metric", "average", "pooled"]).assign(model=model))
+        confusion.append(
+            pd.DataFrame(
+                {
+                    "model": model,
+                    "observed": np.repeat(classes, len(classes)),
+                    "predicted": np.tile(classes, len(classes)),
+                    "n": counts.ravel(),
+                }
+            )
+        )
+        pooled.append(
+            pd.DataFrame(
+                _fold_metrics(observed, predicted, proba, classes), columns=["metric", "average", "pooled"]
+            ).assign(model=model)
+        )
     return tuple(pd.concat(frames, ignore_index=True) for frames in (roc, confusion, calibration, pooled))
 
 
@@ -286,13 +331,21 @@ def _grids(models: Sequence[str], grid: Mapping[str, Mapping[str, Sequence]] | N
     return {m: {p: list(v) for p, v in given.get(m, DEFAULT_GRIDS[m]).items()} for m in models}
 
 
-def evaluate_models(features: pd.DataFrame, labels: pd.Series,
-                    models: Sequence[str] = MODELS,
-                    grid: Mapping[str, Mapping[str, Sequence]] | None = None,
-                    outer_folds: int = 5, inner_folds: int = 5,
-                    seed: int | np.random.Generator = 0, n_jobs: int = 2,
-                    importance_repeats: int = 5, calibration_bins: int = 10, roc_points: int | None = 200,
-                    progress: bool = False, threads_per_job: int | None = 1) -> PredictionResult:
+def evaluate_models(
+    features: pd.DataFrame,
+    labels: pd.Series,
+    models: Sequence[str] = MODELS,
+    grid: Mapping[str, Mapping[str, Sequence]] | None = None,
+    outer_folds: int = 5,
+    inner_folds: int = 5,
+    seed: int | np.random.Generator = 0,
+    n_jobs: int = 2,
+    importance_repeats: int = 5,
+    calibration_bins: int = 10,
+    roc_points: int | None = 200,
+    progress: bool = False,
+    threads_per_job: int | None = 1,
+) -> PredictionResult:
     """Nested cross-validation of each model on the baseline features; tidy tables of its held-out performance.
 
     ``features``: from ``baseline_features`` (indexed by patient_id; any column outside the baseline allow-list
@@ -320,11 +373,18 @@ def evaluate_models(features: pd.DataFrame, labels: pd.Series,
     parts = {"predictions": [], "metrics": [], "hyperparameters": [], "importance": [], "trees": []}
     with threadpool_limits(threads_per_job):
         for model, fold in tqdm(steps, desc="nested CV", unit="fit", disable=not progress):
-            search = GridSearchCV(build_pipeline(model, features, random_state=model_seed),
-                                  {f"classifier__{p}": v for p, v in grids[model].items()},
-                                  scoring=F1_MACRO, cv=inner, n_jobs=n_jobs, refit=True, error_score="raise")
-            held_out = _outer_fold(search, features, y, splits[fold], classes, importance_repeats,
-                                   permutation_seed + fold)
+            search = GridSearchCV(
+                build_pipeline(model, features, random_state=model_seed),
+                {f"classifier__{p}": v for p, v in grids[model].items()},
+                scoring=F1_MACRO,
+                cv=inner,
+                n_jobs=n_jobs,
+                refit=True,
+                error_score="raise",
+            )
+            held_out = _outer_fold(
+                search, features, y, splits[fold], classes, importance_repeats, permutation_seed + fold
+            )
             for name, frame in held_out.items():
                 parts[name].append(frame.assign(model=model, fold=fold + 1))
 
@@ -332,20 +392,43 @@ def evaluate_models(features: pd.DataFrame, labels: pd.Series,
     predictions = predictions[["model", "fold", *predictions.columns[:-2]]]
     metrics = pd.concat(parts["metrics"], ignore_index=True)[["model", "fold", "metric", "average", "value"]]
     roc, confusion, calibration, pooled = _pooled_tables(predictions, classes, roc_points, calibration_bins)
-    summary = (metrics.groupby(["model", "metric", "average"], sort=False)["value"]
-               .agg(mean="mean", sd="std").reset_index()
-               .merge(pooled, on=["model", "metric", "average"], how="left"))
+    summary = (
+        metrics.groupby(["model", "metric", "average"], sort=False)["value"]
+        .agg(mean="mean", sd="std")
+        .reset_index()
+        .merge(pooled, on=["model", "metric", "average"], how="left")
+    )
     importance = pd.concat(parts["importance"], ignore_index=True)
     importance["model"] = pd.Categorical(importance["model"], categories=list(models), ordered=True)
-    importance = (importance.groupby(["model", "feature"], observed=True, sort=False)["drop"]
-                  .agg(mean="mean", sd="std").reset_index()
-                  .sort_values(["model", "mean"], ascending=[True, False], kind="stable")
-                  .astype({"model": str}).reset_index(drop=True))
+    importance = (
+        importance.groupby(["model", "feature"], observed=True, sort=False)["drop"]
+        .agg(mean="mean", sd="std")
+        .reset_index()
+        .sort_values(["model", "mean"], ascending=[True, False], kind="stable")
+        .astype({"model": str})
+        .reset_index(drop=True)
+    )
     hyperparameters = pd.concat(parts["hyperparameters"], ignore_index=True)[["model", "fold", "parameter", "value"]]
     trees = pd.concat(parts["trees"], ignore_index=True)[["model", "fold", "trees"]]
-    settings = {"outer_folds": outer_folds, "inner_folds": inner_folds, "selection_metric": "f1_macro",
-                "seed": seed if isinstance(seed, (int, np.integer)) else None, "importance_repeats": importance_repeats}
-    return PredictionResult(classes=classes, grid=grids, predictions=predictions, metrics=metrics,
-                            metrics_summary=summary, roc=roc, confusion=confusion, importance=importance,
-                            calibration=calibration, hyperparameters=hyperparameters,
-                            settings=settings, exclusions=exclusions, trees=trees)
+    settings = {
+        "outer_folds": outer_folds,
+        "inner_folds": inner_folds,
+        "selection_metric": "f1_macro",
+        "seed": seed if isinstance(seed, (int, np.integer)) else None,
+        "importance_repeats": importance_repeats,
+    }
+    return PredictionResult(
+        classes=classes,
+        grid=grids,
+        predictions=predictions,
+        metrics=metrics,
+        metrics_summary=summary,
+        roc=roc,
+        confusion=confusion,
+        importance=importance,
+        calibration=calibration,
+        hyperparameters=hyperparameters,
+        settings=settings,
+        exclusions=exclusions,
+        trees=trees,
+    )

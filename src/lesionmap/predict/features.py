@@ -51,8 +51,9 @@ def _category_text(values: pd.Series) -> pd.Series:
     return values.astype("string").fillna(MISSING_CATEGORY).astype(object)
 
 
-def _baseline_target_volumes(targets: pd.DataFrame, measurements: pd.DataFrame,
-                             baseline_day: pd.Series) -> pd.DataFrame:
+def _baseline_target_volumes(
+    targets: pd.DataFrame, measurements: pd.DataFrame, baseline_day: pd.Series
+) -> pd.DataFrame:
     """Each target lesion's baseline volume (mm^3): patient_id, organ, volume_mm3 (pre-treatment rows only).
 
     A lesion's baseline measurement is the one on the patient's baseline_day; a lesion without one uses its first
@@ -73,8 +74,9 @@ def _baseline_target_volume(volumes: pd.DataFrame, targets: pd.DataFrame, index:
     return total.where(total.notna() | index.isin(has_targets), 0.0).astype(float)
 
 
-def baseline_features(patients: pd.DataFrame, lesions: pd.DataFrame, measurements: pd.DataFrame,
-                      organs: Sequence[str] | None = None) -> pd.DataFrame:
+def baseline_features(
+    patients: pd.DataFrame, lesions: pd.DataFrame, measurements: pd.DataFrame, organs: Sequence[str] | None = None
+) -> pd.DataFrame:
     """One row per patient (indexed by patient_id) of the inputs known at baseline.
 
     Columns: the continuous covariates (age, bmi), the categorical covariates as text (sex, race, kras, line,
@@ -105,8 +107,10 @@ def baseline_features(patients: pd.DataFrame, lesions: pd.DataFrame, measurement
     for column in CATEGORICAL_COVARIATES:
         features[column] = _category_text(covariates[column])
 
-    baseline_lesions = lesions.loc[lesions["kind"].isin(BASELINE_KINDS) & lesions["patient_id"].isin(index),
-                                   ["lesion_id", "patient_id", "kind", "organ"]]
+    baseline_lesions = lesions.loc[
+        lesions["kind"].isin(BASELINE_KINDS) & lesions["patient_id"].isin(index),
+        ["lesion_id", "patient_id", "kind", "organ"],
+    ]
     features["n_metastases"] = baseline_lesions.groupby("patient_id").size().reindex(index, fill_value=0).astype(int)
     targets = baseline_lesions[baseline_lesions["kind"] == "target"]
     volumes = _baseline_target_volumes(targets, measurements, baseline_day)
@@ -118,8 +122,12 @@ def baseline_features(patients: pd.DataFrame, lesions: pd.DataFrame, measurement
     indicators.columns = [f"{ORGAN_PREFIX}{organ}" for organ in organ_names]
     counts = lesion_counts.reindex(index=index, columns=organ_names, fill_value=0).astype(int)
     counts.columns = [f"{COUNT_PREFIX}{organ}" for organ in organ_names]
-    organ_volumes = (volumes.pivot_table(index="patient_id", columns="organ", values="volume_mm3", aggfunc="sum")
-                     .reindex(index=index, columns=organ_names).fillna(0.0).astype(float))
+    organ_volumes = (
+        volumes.pivot_table(index="patient_id", columns="organ", values="volume_mm3", aggfunc="sum")
+        .reindex(index=index, columns=organ_names)
+        .fillna(0.0)
+        .astype(float)
+    )
     organ_volumes.columns = [f"{VOLUME_PREFIX}{organ}" for organ in organ_names]
     return pd.concat([features, indicators, counts, organ_volumes], axis=1)
 
@@ -139,20 +147,24 @@ def feature_kinds(features: pd.DataFrame) -> dict[str, list[str]]:
 def check_baseline_features(features: pd.DataFrame) -> None:
     """Refuse a feature frame holding any column outside the baseline allow-list (e.g. os_days, recist_bor)."""
     allowed = set(PATIENT_COVARIATES) | set(SKEWED_FEATURES)
-    refused = [c for c in features.columns
-               if c not in allowed and not str(c).startswith((ORGAN_PREFIX, *PROFILE_PREFIXES))]
+    refused = [
+        c for c in features.columns if c not in allowed and not str(c).startswith((ORGAN_PREFIX, *PROFILE_PREFIXES))
+    ]
     if refused:
         post = [c for c in refused if c in POST_BASELINE_COLUMNS]
         why = f" ({post} are known only after baseline)" if post else ""
-        raise ValueError(f"features: column(s) {refused} are not baseline features{why}; "
-                         f"allowed: {sorted(allowed)} and the per-organ columns "
-                         f"{[p + '<organ>' for p in (ORGAN_PREFIX, *PROFILE_PREFIXES)]}")
+        raise ValueError(
+            f"features: column(s) {refused} are not baseline features{why}; "
+            f"allowed: {sorted(allowed)} and the per-organ columns "
+            f"{[p + '<organ>' for p in (ORGAN_PREFIX, *PROFILE_PREFIXES)]}"
+        )
     if features.index.has_duplicates:
         raise ValueError(f"features: patient_id {features.index[features.index.duplicated()][0]!r} appears twice")
 
 
-def progression_labels(groups: pd.Series, include_no_progression: bool = False,
-                       no_progression: str = "No progression") -> tuple[pd.Series, int]:
+def progression_labels(
+    groups: pd.Series, include_no_progression: bool = False, no_progression: str = "No progression"
+) -> tuple[pd.Series, int]:
     """The outcome of the prediction: each patient's progression group (indexed by patient_id).
 
     Patients who never progressed have no sequence, so the paper's k-means never saw them: by default they are

@@ -27,11 +27,16 @@ def design_columns(preprocessor: ColumnTransformer) -> dict[str, np.ndarray]:
         if name == "remainder" or transformer == "drop":
             continue
         block = preprocessor.output_indices_[name]
-        widths = ([len(levels) for levels in transformer.categories_] if isinstance(transformer, OneHotEncoder)
-                  else [1] * len(columns))
+        widths = (
+            [len(levels) for levels in transformer.categories_]
+            if isinstance(transformer, OneHotEncoder)
+            else [1] * len(columns)
+        )
         if sum(widths) != block.stop - block.start:
-            raise ValueError(f"preprocessor branch {name!r}: {sum(widths)} expected design columns, "
-                             f"found {block.stop - block.start} (only one-to-one and one-hot branches are supported)")
+            raise ValueError(
+                f"preprocessor branch {name!r}: {sum(widths)} expected design columns, "
+                f"found {block.stop - block.start} (only one-to-one and one-hot branches are supported)"
+            )
         edges = block.start + np.concatenate([[0], np.cumsum(widths)])
         for column, start, stop in zip(columns, edges[:-1], edges[1:]):
             groups[column] = np.arange(start, stop)
@@ -44,7 +49,7 @@ def macro_f1_rows(observed: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     the row of 2 TP / (true + predicted), in one pass (one call per shuffle costs more than the predictions)."""
     observed, predicted = np.asarray(observed), np.atleast_2d(np.asarray(predicted))
     labels, codes = np.unique(np.concatenate([observed, predicted.ravel()]), return_inverse=True)
-    truth, guesses = codes[: len(observed)], codes[len(observed):].reshape(predicted.shape)
+    truth, guesses = codes[: len(observed)], codes[len(observed) :].reshape(predicted.shape)
     k = len(labels)
     rows = np.arange(len(guesses))[:, None]
     true_counts = np.bincount(truth, minlength=k)[None, :]
@@ -57,10 +62,14 @@ def macro_f1_rows(observed: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     return f1.sum(axis=1) / present.sum(axis=1)
 
 
-def permutation_importance_by_input(pipeline: Pipeline, features: pd.DataFrame, labels: np.ndarray,
-                                    n_repeats: int, random_state,
-                                    metric: Callable[[np.ndarray, np.ndarray], np.ndarray] = macro_f1_rows
-                                    ) -> pd.DataFrame:
+def permutation_importance_by_input(
+    pipeline: Pipeline,
+    features: pd.DataFrame,
+    labels: np.ndarray,
+    n_repeats: int,
+    random_state,
+    metric: Callable[[np.ndarray, np.ndarray], np.ndarray] = macro_f1_rows,
+) -> pd.DataFrame:
     """Drop in ``metric`` when each input column of ``features`` is shuffled (rows: input columns in order;
     columns: repeats), for a fitted Pipeline([("preprocess", ColumnTransformer), ("classifier", ...)]).
 
@@ -92,6 +101,6 @@ def permutation_importance_by_input(pipeline: Pipeline, features: pd.DataFrame, 
         for repeat in range(n_repeats):
             shuffles.shuffle(index)
             order = order[index]
-            stacked[repeat * n:(repeat + 1) * n, groups[column]] = design[np.ix_(order, groups[column])]
+            stacked[repeat * n : (repeat + 1) * n, groups[column]] = design[np.ix_(order, groups[column])]
         drops[row] = baseline - metric(labels, classifier.predict(stacked).reshape(n_repeats, n))
     return pd.DataFrame(drops, index=pd.Index(features.columns, name="feature"))

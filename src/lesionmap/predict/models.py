@@ -34,8 +34,12 @@ MODELS = ("gradient_boosting", "hist_gradient_boosting", "logistic", "majority")
 BOOSTING = ("gradient_boosting", "hist_gradient_boosting")
 
 #: How tables and charts name the models.
-MODEL_LABELS = {"gradient_boosting": "gradient boosting", "hist_gradient_boosting": "histogram gradient boosting",
-                "logistic": "multinomial logistic", "majority": "majority class"}
+MODEL_LABELS = {
+    "gradient_boosting": "gradient boosting",
+    "hist_gradient_boosting": "histogram gradient boosting",
+    "logistic": "multinomial logistic",
+    "majority": "majority class",
+}
 
 #: Early stopping of the boosting models: rounds without improvement of the held-out loss, share held out.
 N_ITER_NO_CHANGE = 10
@@ -60,13 +64,23 @@ DEFAULT_GRIDS: dict[str, dict[str, list]] = {
 def make_classifier(model: str, random_state: int):
     """A fresh, unfitted classifier for ``model`` (one of ``MODELS``)."""
     if model == "gradient_boosting":
-        return GradientBoostingClassifier(n_estimators=MAX_TREES, subsample=0.5, max_features=0.5,
-                                          n_iter_no_change=N_ITER_NO_CHANGE, validation_fraction=VALIDATION_FRACTION,
-                                          random_state=random_state)
+        return GradientBoostingClassifier(
+            n_estimators=MAX_TREES,
+            subsample=0.5,
+            max_features=0.5,
+            n_iter_no_change=N_ITER_NO_CHANGE,
+            validation_fraction=VALIDATION_FRACTION,
+            random_state=random_state,
+        )
     if model == "hist_gradient_boosting":
-        return HistGradientBoostingClassifier(max_iter=MAX_TREES, max_features=0.5, early_stopping=True,
-                                              n_iter_no_change=N_ITER_NO_CHANGE,
-                                              validation_fraction=VALIDATION_FRACTION, random_state=random_state)
+        return HistGradientBoostingClassifier(
+            max_iter=MAX_TREES,
+            max_features=0.5,
+            early_stopping=True,
+            n_iter_no_change=N_ITER_NO_CHANGE,
+            validation_fraction=VALIDATION_FRACTION,
+            random_state=random_state,
+        )
     if model == "logistic":
         return LogisticRegression(max_iter=2000)
     if model == "majority":
@@ -88,11 +102,13 @@ def make_preprocessor(features: pd.DataFrame) -> ColumnTransformer:
     """The ColumnTransformer that turns a ``baseline_features`` frame into a numeric design matrix."""
     kinds = feature_kinds(features)
     continuous = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
-    skewed = Pipeline([
-        ("impute", SimpleImputer(strategy="median")),
-        ("log1p", FunctionTransformer(np.log1p, feature_names_out="one-to-one")),
-        ("scale", StandardScaler()),
-    ])
+    skewed = Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="median")),
+            ("log1p", FunctionTransformer(np.log1p, feature_names_out="one-to-one")),
+            ("scale", StandardScaler()),
+        ]
+    )
     categorical = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
     branches = [
         ("continuous", continuous, kinds["continuous"]),
@@ -105,8 +121,7 @@ def make_preprocessor(features: pd.DataFrame) -> ColumnTransformer:
 
 def build_pipeline(model: str, features: pd.DataFrame, random_state: int = 0) -> Pipeline:
     """Preprocessing then the classifier: Pipeline(steps=[("preprocess", ...), ("classifier", ...)])."""
-    return Pipeline([("preprocess", make_preprocessor(features)),
-                     ("classifier", make_classifier(model, random_state))])
+    return Pipeline([("preprocess", make_preprocessor(features)), ("classifier", make_classifier(model, random_state))])
 
 
 def search_grids(models, learning_rates=None, max_depths=None, logistic_c=None) -> dict[str, dict[str, list]]:

@@ -11,6 +11,7 @@ Supplementary Figs. 7-10).
     interval_table(sequences, clustering.labels_)                       # box plots of Fig. 4c
 """
 
+from lesionmap.sequence.characteristics import group_characteristics
 from lesionmap.sequence.cluster import (
     DEFAULT_N_INIT,
     DEFAULT_SILHOUETTE_SAMPLE,
@@ -59,6 +60,14 @@ from lesionmap.sequence.sequences import (
     progression_intervals,
     progression_sequences,
 )
+from lesionmap.sequence.summaries import (
+    BOX_PERCENTILES,
+    group_sizes,
+    interval_quantiles,
+    interval_table,
+    sequence_counts,
+    with_groups,
+)
 from lesionmap.sequence.treatment import (
     PAPER_SPARED_ORGANS,
     chartable_hazard_ratios,
@@ -71,17 +80,8 @@ from lesionmap.sequence.treatment import (
     proportions_by_treatment,
     simulated_treatment_effects,
 )
-from lesionmap.sequence.characteristics import group_characteristics
 from lesionmap.sequence.truth import TRUE_SEQUENCE_COLUMNS, sequences_from_organ_days, truth_agreement
 from lesionmap.sequence.verdicts import gap_comparison, median_comparison
-from lesionmap.sequence.summaries import (
-    BOX_PERCENTILES,
-    group_sizes,
-    interval_quantiles,
-    interval_table,
-    sequence_counts,
-    with_groups,
-)
 
 __all__ = [
     "PAPER_SPARED_ORGANS",

@@ -26,8 +26,12 @@ NUMERIC_CHARACTERISTICS = (
 
 #: Categorical characteristics: (feature column, label); one row per level.
 CATEGORICAL_CHARACTERISTICS = (
-    ("sex", "sex"), ("race", "race"), ("kras", "KRAS"), ("line", "line of therapy"),
-    ("prior_surgery", "prior surgery"), ("treatment_group", "treatment"),
+    ("sex", "sex"),
+    ("race", "race"),
+    ("kras", "KRAS"),
+    ("line", "line of therapy"),
+    ("prior_surgery", "prior surgery"),
+    ("treatment_group", "treatment"),
 )
 
 
@@ -59,28 +63,43 @@ def group_characteristics(features: pd.DataFrame, labels: pd.Series) -> pd.DataF
     if len(absent):
         raise ValueError(f"{len(absent)} labelled patient(s) have no baseline features (first: {list(absent[:3])})")
     organs = [c for c in features.columns if c.startswith("organ_")]
-    table = features.loc[labels.index].assign(n_organs=features.loc[labels.index, organs].sum(axis=1),
-                                              group=labels.astype(str).to_numpy())
+    table = features.loc[labels.index].assign(
+        n_organs=features.loc[labels.index, organs].sum(axis=1), group=labels.astype(str).to_numpy()
+    )
     groups = _groups_in_order(table["group"])
     tested = table[table["group"] != NO_PROGRESSION]
-    rows = [{"characteristic": "patients", "level": "", **{g: f"{(table['group'] == g).sum():,}" for g in groups},
-             "p": np.nan}]
+    rows = [
+        {
+            "characteristic": "patients",
+            "level": "",
+            **{g: f"{(table['group'] == g).sum():,}" for g in groups},
+            "p": np.nan,
+        }
+    ]
     for column, label, kind in NUMERIC_CHARACTERISTICS:
         if column not in table:
             continue
         p = _p_value(lambda: kruskal(tested, column, "group").p)
-        rows.append({"characteristic": label, "level": "mean (sd)" if kind == "mean" else "median (IQR)",
-                     **{g: _summary(table.loc[table["group"] == g, column], kind) for g in groups}, "p": p})
+        rows.append(
+            {
+                "characteristic": label,
+                "level": "mean (sd)" if kind == "mean" else "median (IQR)",
+                **{g: _summary(table.loc[table["group"] == g, column], kind) for g in groups},
+                "p": p,
+            }
+        )
     for column, label in CATEGORICAL_CHARACTERISTICS:
         if column not in table:
             continue
         values = table[column].astype(str)
-        p = _p_value(lambda: chi_square(contingency(tested.assign(**{column: tested[column].astype(str)}),
-                                                    column, "group")).p)
+        p = _p_value(
+            lambda: chi_square(contingency(tested.assign(**{column: tested[column].astype(str)}), column, "group")).p
+        )
         for i, level in enumerate(sorted(values.unique(), key=str)):
             shares = {g: f"{(values[table['group'] == g] == level).mean():.0%}" for g in groups}
-            rows.append({"characteristic": label if i == 0 else "", "level": level, **shares,
-                         "p": p if i == 0 else np.nan})
+            rows.append(
+                {"characteristic": label if i == 0 else "", "level": level, **shares, "p": p if i == 0 else np.nan}
+            )
     return pd.DataFrame(rows, columns=["characteristic", "level", *groups, "p"])
 
 

@@ -75,10 +75,17 @@ def _survival_for(encoded: pd.DataFrame, survival: pd.DataFrame, duration: str, 
     return table.loc[encoded.index, [duration, event]]
 
 
-def evaluate_k(encoded: pd.DataFrame, survival: pd.DataFrame | None = None, k_values: Iterable[int] = range(1, 15),
-               silhouette_k: Iterable[int] = range(2, 11), random_state=0, n_init: int = DEFAULT_N_INIT,
-               silhouette_sample: int | None = DEFAULT_SILHOUETTE_SAMPLE, duration: str = "os_days",
-               event: str = "os_event") -> pd.DataFrame:
+def evaluate_k(
+    encoded: pd.DataFrame,
+    survival: pd.DataFrame | None = None,
+    k_values: Iterable[int] = range(1, 15),
+    silhouette_k: Iterable[int] = range(2, 11),
+    random_state=0,
+    n_init: int = DEFAULT_N_INIT,
+    silhouette_sample: int | None = DEFAULT_SILHOUETTE_SAMPLE,
+    duration: str = "os_days",
+    event: str = "os_event",
+) -> pd.DataFrame:
     """The criteria for choosing k, one row per k: k, inertia, silhouette, aic, bic, concordance.
 
     ``survival`` (patient_id or index, ``duration``, ``event``) adds Harrell's C of the clusters for overall
@@ -95,19 +102,30 @@ def evaluate_k(encoded: pd.DataFrame, survival: pd.DataFrame | None = None, k_va
     for k in k_values:
         fit = _kmeans(k, random_state, n_init).fit(X)
         aic, bic = information_criteria(fit.inertia_, np.bincount(fit.labels_, minlength=k), d)
-        row = {"k": k, "inertia": float(fit.inertia_), "silhouette": np.nan, "aic": aic, "bic": bic,
-               "concordance": np.nan}
+        row = {
+            "k": k,
+            "inertia": float(fit.inertia_),
+            "silhouette": np.nan,
+            "aic": aic,
+            "bic": bic,
+            "concordance": np.nan,
+        }
         if k in silhouette_k and 1 < len(np.unique(fit.labels_)) < n:
-            row["silhouette"] = float(silhouette_score(X, fit.labels_, sample_size=sample,
-                                                       random_state=random_state))
+            row["silhouette"] = float(silhouette_score(X, fit.labels_, sample_size=sample, random_state=random_state))
         if outcome is not None:
             row["concordance"] = group_concordance(outcome.assign(group=fit.labels_), duration, event, "group")
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def clustering_stability(encoded: pd.DataFrame, k_values: Iterable[int] = (4, 5, 6), n_seeds: int = 5,
-                         n_bootstrap: int = 10, random_state=0, n_init: int = DEFAULT_N_INIT) -> pd.DataFrame:
+def clustering_stability(
+    encoded: pd.DataFrame,
+    k_values: Iterable[int] = (4, 5, 6),
+    n_seeds: int = 5,
+    n_bootstrap: int = 10,
+    random_state=0,
+    n_init: int = DEFAULT_N_INIT,
+) -> pd.DataFrame:
     """Agreement of the k-means clusters with themselves, one row per k (adjusted Rand index, 1 = identical).
 
     - seed_ari_mean, seed_ari_min: over all pairs of ``n_seeds`` fits that differ only in their seed;
@@ -129,9 +147,15 @@ def clustering_stability(encoded: pd.DataFrame, k_values: Iterable[int] = (4, 5,
             rows_drawn = rng.integers(0, len(X), size=len(X))
             fit = _kmeans(k, int(rng.integers(0, 2**31 - 1)), n_init).fit(X[rows_drawn])
             boot_ari[b] = adjusted_rand_score(reference, fit.predict(X))
-        rows.append({"k": k, "seed_ari_mean": float(seed_ari.mean()), "seed_ari_min": float(seed_ari.min()),
-                     "bootstrap_ari_mean": float(boot_ari.mean()) if n_bootstrap else np.nan,
-                     "bootstrap_ari_p05": float(np.quantile(boot_ari, 0.05)) if n_bootstrap else np.nan})
+        rows.append(
+            {
+                "k": k,
+                "seed_ari_mean": float(seed_ari.mean()),
+                "seed_ari_min": float(seed_ari.min()),
+                "bootstrap_ari_mean": float(boot_ari.mean()) if n_bootstrap else np.nan,
+                "bootstrap_ari_p05": float(np.quantile(boot_ari, 0.05)) if n_bootstrap else np.nan,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -150,9 +174,16 @@ class SequenceClustering:
     (patients per group, the no-progression group included).
     """
 
-    def __init__(self, n_clusters: int = 5, encoding: str = "onehot_softmax", max_rank: int | None = None,
-                 n_init: int = DEFAULT_N_INIT, random_state=0, majority: float = 0.5,
-                 many_organs: int = MANY_ORGANS):
+    def __init__(
+        self,
+        n_clusters: int = 5,
+        encoding: str = "onehot_softmax",
+        max_rank: int | None = None,
+        n_init: int = DEFAULT_N_INIT,
+        random_state=0,
+        majority: float = 0.5,
+        many_organs: int = MANY_ORGANS,
+    ):
         self.n_clusters = n_clusters
         self.encoding = encoding
         self.max_rank = max_rank
@@ -212,8 +243,14 @@ def hetero_members(labels: pd.Series, group: str = HETERO_ORGAN) -> pd.Index:
     return labels.index[(names == group) | names.str.startswith(f"{group} ")]
 
 
-def hetero_subclusters(clustering: SequenceClustering, sequences: ProgressionSequences, n_clusters: int = 4,
-                       random_state=0, n_init: int = DEFAULT_N_INIT, group: str = HETERO_ORGAN) -> Subclusters:
+def hetero_subclusters(
+    clustering: SequenceClustering,
+    sequences: ProgressionSequences,
+    n_clusters: int = 4,
+    random_state=0,
+    n_init: int = DEFAULT_N_INIT,
+    group: str = HETERO_ORGAN,
+) -> Subclusters:
     """Re-cluster the patients of ``group`` (on the encoding of the main fit) and describe each sub-cluster
     by the rank at which the liver progresses, the feature the paper says separates them.
 
@@ -226,25 +263,28 @@ def hetero_subclusters(clustering: SequenceClustering, sequences: ProgressionSeq
     fit = _kmeans(n_clusters, random_state, n_init).fit(encoded.to_numpy(float))
     raw = pd.Series(fit.labels_, index=members)
 
-    liver = sequences.organs[(sequences.organs["organ"].map(str).str.lower() == "liver")
-                             & sequences.organs["patient_id"].isin(members)]
+    liver = sequences.organs[
+        (sequences.organs["organ"].map(str).str.lower() == "liver") & sequences.organs["patient_id"].isin(members)
+    ]
     liver_rank = liver.set_index("patient_id")["rank"].reindex(members).to_numpy(float)
     info = sequences.patients.set_index("patient_id").loc[members, ["n_organs", "first_organs", "sequence"]]
     info = info.assign(cluster=raw.to_numpy(), liver_rank=liver_rank)
     grouped = info.groupby("cluster")
     rank_filled = info["liver_rank"].fillna(np.inf)
-    description = pd.DataFrame({
-        "n": grouped.size(),
-        "mean_organs": grouped["n_organs"].mean(),
-        "liver_progressed": grouped["liver_rank"].agg(lambda s: float(s.notna().mean())),
-        "liver_rank_median": rank_filled.groupby(info["cluster"]).median(),
-        "liver_rank_1": grouped["liver_rank"].agg(lambda s: float((s == 1).mean())),
-        "liver_rank_2": grouped["liver_rank"].agg(lambda s: float((s == 2).mean())),
-        "liver_rank_3plus": grouped["liver_rank"].agg(lambda s: float((s >= 3).mean())),
-        "liver_never": grouped["liver_rank"].agg(lambda s: float(s.isna().mean())),
-        "top_first_organs": grouped["first_organs"].agg(lambda s: s.value_counts().sort_index().idxmax()),
-        "top_sequence": grouped["sequence"].agg(lambda s: s.value_counts().sort_index().idxmax()),
-    })
+    description = pd.DataFrame(
+        {
+            "n": grouped.size(),
+            "mean_organs": grouped["n_organs"].mean(),
+            "liver_progressed": grouped["liver_rank"].agg(lambda s: float(s.notna().mean())),
+            "liver_rank_median": rank_filled.groupby(info["cluster"]).median(),
+            "liver_rank_1": grouped["liver_rank"].agg(lambda s: float((s == 1).mean())),
+            "liver_rank_2": grouped["liver_rank"].agg(lambda s: float((s == 2).mean())),
+            "liver_rank_3plus": grouped["liver_rank"].agg(lambda s: float((s >= 3).mean())),
+            "liver_never": grouped["liver_rank"].agg(lambda s: float(s.isna().mean())),
+            "top_first_organs": grouped["first_organs"].agg(lambda s: s.value_counts().sort_index().idxmax()),
+            "top_sequence": grouped["sequence"].agg(lambda s: s.value_counts().sort_index().idxmax()),
+        }
+    )
     shares = description[["liver_rank_1", "liver_rank_2", "liver_rank_3plus", "liver_never"]]
     texts = np.array(["liver 1st", "liver 2nd", "liver 3rd or later", "liver never"])
     description["liver"] = texts[np.argmax(shares.to_numpy(), axis=1)]

@@ -38,8 +38,12 @@ def softmax_rows(matrix: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=1, keepdims=True)
 
 
-def encode_sequences(sequences: ProgressionSequences, encoding: str = "onehot_softmax", max_rank: int | None = None,
-                     organs: Sequence[str] | None = None) -> pd.DataFrame:
+def encode_sequences(
+    sequences: ProgressionSequences,
+    encoding: str = "onehot_softmax",
+    max_rank: int | None = None,
+    organs: Sequence[str] | None = None,
+) -> pd.DataFrame:
     """Encode the sequences of the patients who progressed (index: patient_id, in cohort order).
 
     ``organs`` fixes the organ columns and their order (to encode new patients like a fitted set; organs not

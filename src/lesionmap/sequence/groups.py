@@ -18,15 +18,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-import numpy as np
 import pandas as pd
 
 from lesionmap.sequence.naming import (
     GROUP_ORDER,
-    MANY_ORGANS,
     HETERO_ORGAN,
     LIVER_FIRST,
     LUNG_FIRST,
+    MANY_ORGANS,
     MONO_ORGAN,
     NO_PROGRESSION,
     OTHER_FIRST,
@@ -67,8 +66,9 @@ def duplicated_names(names: Iterable[str]) -> dict[str, list[str]]:
 def naming_check(composition: pd.DataFrame, names: pd.DataFrame) -> pd.DataFrame:
     """One row per cluster: name, group (the paper group claimed), duplicate (another cluster claims it),
     basis (the rule that fired), n, mean_organs, share_mono, share_many, first_liver, first_lung, first_other."""
-    table = names[["name"]].join(composition[["n", "mean_organs", "share_mono", "share_many", "first_liver",
-                                              "first_lung", "first_other"]])
+    table = names[["name"]].join(
+        composition[["n", "mean_organs", "share_mono", "share_many", "first_liver", "first_lung", "first_other"]]
+    )
     table.insert(1, "group", table["name"].map(base_name))
     table.insert(2, "duplicate", table["group"].duplicated(keep=False))
     table.insert(3, "basis", names["basis"])
@@ -93,8 +93,13 @@ def size_comparison(counts: pd.Series) -> pd.DataFrame:
     return table
 
 
-def os_by_group(table: pd.DataFrame, group: str = "group", duration: str = "os_days", event: str = "os_event",
-                include_no_progression: bool = False) -> tuple[pd.DataFrame, object]:
+def os_by_group(
+    table: pd.DataFrame,
+    group: str = "group",
+    duration: str = "os_days",
+    event: str = "os_event",
+    include_no_progression: bool = False,
+) -> tuple[pd.DataFrame, object]:
     """Kaplan-Meier medians per group with the paper's beside them, and the log-rank test across the groups.
 
     Patients with no progression are left out unless ``include_no_progression`` (the paper's groups are
@@ -108,8 +113,9 @@ def os_by_group(table: pd.DataFrame, group: str = "group", duration: str = "os_d
     return medians.reset_index(drop=True), logrank(data, duration, event, group)
 
 
-def interval_tests(intervals: pd.DataFrame, group: str = "group", value: str = "days",
-                   p_adjust: str | None = "bonferroni") -> tuple[pd.DataFrame, pd.DataFrame]:
+def interval_tests(
+    intervals: pd.DataFrame, group: str = "group", value: str = "days", p_adjust: str | None = "bonferroni"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per progression interval, Kruskal-Wallis across ``group`` (interval, statistic, df, n, p) and Dunn's
     pairs (interval, group_a, group_b, z, p, p_adjusted); intervals with fewer than two groups are skipped."""
     tests, pairs = [], []
@@ -118,8 +124,9 @@ def interval_tests(intervals: pd.DataFrame, group: str = "group", value: str = "
         if part[group].nunique() < 2:
             continue
         result = kruskal(part, value, group)
-        tests.append({"interval": str(interval), "statistic": result.statistic, "df": result.df, "n": result.n,
-                      "p": result.p})
+        tests.append(
+            {"interval": str(interval), "statistic": result.statistic, "df": result.df, "n": result.n, "p": result.p}
+        )
         pairs.append(dunn(part, value, group, p_adjust=p_adjust).assign(interval=str(interval)))
     pair_table = pd.concat(pairs, ignore_index=True) if pairs else pd.DataFrame()
     if len(pair_table):
@@ -127,8 +134,9 @@ def interval_tests(intervals: pd.DataFrame, group: str = "group", value: str = "
     return pd.DataFrame(tests), pair_table
 
 
-def encoding_comparison(sequences, encodings: Iterable[str], n_clusters: int = 5, random_state=0,
-                        max_rank: int | None = None) -> pd.DataFrame:
+def encoding_comparison(
+    sequences, encodings: Iterable[str], n_clusters: int = 5, random_state=0, max_rank: int | None = None
+) -> pd.DataFrame:
     """The clusters each encoding gives: encoding, groups (names with sizes), paper_groups_found (of the five),
     duplicates (clusters claiming a group another cluster claims), mono_cluster_share (largest share of
     single-organ patients in one cluster) and many_cluster_share (the same for 4 or more organs)."""
@@ -136,24 +144,28 @@ def encoding_comparison(sequences, encodings: Iterable[str], n_clusters: int = 5
 
     rows = []
     for encoding in encodings:
-        fit = SequenceClustering(n_clusters=n_clusters, encoding=encoding, random_state=random_state,
-                                 max_rank=max_rank).fit(sequences)
+        fit = SequenceClustering(
+            n_clusters=n_clusters, encoding=encoding, random_state=random_state, max_rank=max_rank
+        ).fit(sequences)
         names = fit.names_.join(fit.composition_[["n", "share_mono", "share_many"]])
         names = names.sort_values("n", ascending=False)
         found = {base_name(n) for n in names["name"]} & set(PAPER_GROUP_SIZES)
-        rows.append({
-            "encoding": encoding,
-            "groups": ", ".join(f"{n} ({c:,})" for n, c in zip(names["name"], names["n"], strict=True)),
-            "paper_groups_found": len(found),
-            "duplicates": int(sum(len(v) - 1 for v in duplicated_names(names["name"]).values())),
-            "mono_cluster_share": float(names["share_mono"].max()),
-            "many_cluster_share": float(names["share_many"].max()),
-        })
+        rows.append(
+            {
+                "encoding": encoding,
+                "groups": ", ".join(f"{n} ({c:,})" for n, c in zip(names["name"], names["n"], strict=True)),
+                "paper_groups_found": len(found),
+                "duplicates": int(sum(len(v) - 1 for v in duplicated_names(names["name"]).values())),
+                "mono_cluster_share": float(names["share_mono"].max()),
+                "many_cluster_share": float(names["share_many"].max()),
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def naming_sensitivity(sequences, clusters: pd.Series, thresholds: Iterable[int] = (3, MANY_ORGANS),
-                       majority: float = 0.5) -> pd.DataFrame:
+def naming_sensitivity(
+    sequences, clusters: pd.Series, thresholds: Iterable[int] = (3, MANY_ORGANS), majority: float = 0.5
+) -> pd.DataFrame:
     """The names of the same k-means clusters under each many-organ threshold of the naming rule.
 
     ``clusters`` maps patient_id to a k-means label (``SequenceClustering.clusters_``). One row per cluster: cluster,

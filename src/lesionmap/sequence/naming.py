@@ -45,8 +45,9 @@ _FIRST_NAMES = {"liver": LIVER_FIRST, "lung": LUNG_FIRST, "other": OTHER_FIRST}
 MANY_ORGANS = 4
 
 
-def cluster_composition(sequences: ProgressionSequences, clusters: pd.Series, many_organs: int = MANY_ORGANS
-                        ) -> pd.DataFrame:
+def cluster_composition(
+    sequences: ProgressionSequences, clusters: pd.Series, many_organs: int = MANY_ORGANS
+) -> pd.DataFrame:
     """What each cluster holds, one row per cluster (index: cluster).
 
     ``clusters`` maps patient_id to a cluster label (patients who progressed). Columns: n, mean_organs,
@@ -59,18 +60,27 @@ def cluster_composition(sequences: ProgressionSequences, clusters: pd.Series, ma
         raise ValueError("clusters include patients with no progression; they have no composition")
     table = table.assign(cluster=clusters.to_numpy())
     grouped = table.groupby("cluster", sort=True)
-    composition = pd.DataFrame({
-        "n": grouped.size(),
-        "mean_organs": grouped["n_organs"].mean(),
-        "share_mono": grouped["n_organs"].agg(lambda s: float(np.mean(s == 1))),
-        "share_many": grouped["n_organs"].agg(lambda s: float(np.mean(s >= many_organs))),
-    })
+    composition = pd.DataFrame(
+        {
+            "n": grouped.size(),
+            "mean_organs": grouped["n_organs"].mean(),
+            "share_mono": grouped["n_organs"].agg(lambda s: float(np.mean(s == 1))),
+            "share_many": grouped["n_organs"].agg(lambda s: float(np.mean(s >= many_organs))),
+        }
+    )
     first = sequences.organs[(sequences.organs["rank"] == 1) & sequences.organs["patient_id"].isin(clusters.index)]
     weight = 1.0 / first.groupby("patient_id")["organ"].transform("size").to_numpy(float)
-    shares = (pd.DataFrame({"cluster": first["patient_id"].map(clusters).to_numpy(),
-                            "class": first["organ"].map(first_organ_class).to_numpy(), "weight": weight})
-              .pivot_table(index="cluster", columns="class", values="weight", aggfunc="sum", fill_value=0.0)
-              .reindex(index=composition.index, columns=list(FIRST_ORGAN_CLASSES), fill_value=0.0))
+    shares = (
+        pd.DataFrame(
+            {
+                "cluster": first["patient_id"].map(clusters).to_numpy(),
+                "class": first["organ"].map(first_organ_class).to_numpy(),
+                "weight": weight,
+            }
+        )
+        .pivot_table(index="cluster", columns="class", values="weight", aggfunc="sum", fill_value=0.0)
+        .reindex(index=composition.index, columns=list(FIRST_ORGAN_CLASSES), fill_value=0.0)
+    )
     for name in FIRST_ORGAN_CLASSES:
         composition[f"first_{name}"] = shares[name].to_numpy() / composition["n"].to_numpy()
     top = table.groupby(["cluster", "sequence"]).size().rename("count").reset_index()
@@ -88,8 +98,9 @@ def name_clusters(composition: pd.DataFrame, majority: float = 0.5) -> pd.DataFr
     dominant = np.argmax(first, axis=1)  # equal shares go to liver, then lung, then other
     dominant_share = first[np.arange(len(first)), dominant]
     names, bases, claims = [], [], []
-    for mono, many, klass, share in zip(composition["share_mono"], composition["share_many"], dominant,
-                                        dominant_share, strict=True):
+    for mono, many, klass, share in zip(
+        composition["share_mono"], composition["share_many"], dominant, dominant_share, strict=True
+    ):
         if mono >= majority:
             names.append(MONO_ORGAN), bases.append(f"share_mono {mono:.2f}"), claims.append(mono)
         elif FIRST_ORGAN_CLASSES[klass] != "other" and share >= majority and share >= many:
@@ -103,8 +114,16 @@ def name_clusters(composition: pd.DataFrame, majority: float = 0.5) -> pd.DataFr
         else:
             names.append(HETERO_ORGAN), bases.append(f"mixed first organ (max share {share:.2f})")
             claims.append(1.0 - share)
-    named = pd.DataFrame({"name": names, "basis": bases, "claim": claims, "n": composition["n"].to_numpy(),
-                          "label": composition.index.to_numpy()}, index=composition.index)
+    named = pd.DataFrame(
+        {
+            "name": names,
+            "basis": bases,
+            "claim": claims,
+            "n": composition["n"].to_numpy(),
+            "label": composition.index.to_numpy(),
+        },
+        index=composition.index,
+    )
     order = named.sort_values(["name", "claim", "n", "label"], ascending=[True, False, False, True])
     number = order.groupby("name", sort=False).cumcount().to_numpy() + 1
     order["name"] = [name if k == 1 else f"{name} {k}" for name, k in zip(order["name"], number, strict=True)]

@@ -75,8 +75,7 @@ class ProgressionSequences:
         keep = pd.Index(patient_ids)
         patients = self.patients[self.patients["patient_id"].isin(keep)].reset_index(drop=True)
         organs = self.organs[self.organs["patient_id"].isin(keep)].reset_index(drop=True)
-        return ProgressionSequences(organs=organs, patients=patients, ties=self.ties,
-                                    counts=_counts(patients, organs))
+        return ProgressionSequences(organs=organs, patients=patients, ties=self.ties, counts=_counts(patients, organs))
 
 
 def _check_events(lesion_events: pd.DataFrame) -> None:
@@ -85,14 +84,18 @@ def _check_events(lesion_events: pd.DataFrame) -> None:
         raise ValueError(f"lesion_events lacks column(s) {missing} (see lesionmap.tables.LESION_EVENT_COLUMNS)")
     endpoints = set(pd.unique(lesion_events["endpoint"])) - {"response", "progression"}
     if endpoints:
-        raise ValueError(f"lesion_events column 'endpoint' has unknown value(s) {sorted(endpoints, key=str)}; "
-                         "allowed: 'response', 'progression'")
+        raise ValueError(
+            f"lesion_events column 'endpoint' has unknown value(s) {sorted(endpoints, key=str)}; "
+            "allowed: 'response', 'progression'"
+        )
     days = pd.to_numeric(lesion_events["day"], errors="coerce").to_numpy(float)
     bad = np.flatnonzero(lesion_events["event"].astype(bool).to_numpy() & ~np.isfinite(days))
     if len(bad):
         row = lesion_events.iloc[bad[0]]
-        raise ValueError(f"lesion_events has {len(bad)} event row(s) without a finite 'day' "
-                         f"(first: row {bad[0]}, lesion {row.get('lesion_id', '?')})")
+        raise ValueError(
+            f"lesion_events has {len(bad)} event row(s) without a finite 'day' "
+            f"(first: row {bad[0]}, lesion {row.get('lesion_id', '?')})"
+        )
 
 
 def _cohort_ids(lesion_events: pd.DataFrame, patients: pd.DataFrame | None) -> pd.Index:
@@ -104,8 +107,10 @@ def _cohort_ids(lesion_events: pd.DataFrame, patients: pd.DataFrame | None) -> p
     cohort = pd.Index(pd.unique(patients["patient_id"]))
     unknown = event_ids.difference(cohort)
     if len(unknown):
-        raise ValueError(f"{len(unknown)} patient(s) of lesion_events are not in patients "
-                         f"(first: {list(unknown[:3])}); pass the patients table the events were derived from")
+        raise ValueError(
+            f"{len(unknown)} patient(s) of lesion_events are not in patients "
+            f"(first: {list(unknown[:3])}); pass the patients table the events were derived from"
+        )
     return cohort
 
 
@@ -117,7 +122,8 @@ def _rank(organs: pd.DataFrame, ties: str, tie_order: Sequence[str] | None) -> n
     priority = {organ: i for i, organ in enumerate(preferred)}
     priority |= {organ: len(preferred) + i for i, organ in enumerate(o for o in names if o not in priority)}
     order = organs.assign(_priority=organs["organ"].map(priority)).sort_values(
-        ["patient_id", "day", "_priority"], kind="stable")
+        ["patient_id", "day", "_priority"], kind="stable"
+    )
     ranks = order.groupby("patient_id", sort=False).cumcount().to_numpy() + 1
     return pd.Series(ranks, index=order.index).reindex(organs.index).to_numpy(int)
 
@@ -126,13 +132,22 @@ def _counts(patients: pd.DataFrame, organs: pd.DataFrame) -> dict:
     per_rank = organs.groupby(["patient_id", "rank"], sort=False).size()
     tied = per_rank[per_rank > 1].index.get_level_values("patient_id").nunique()
     progressed = int(patients["progressed"].sum())
-    return {"patients": len(patients), "progressed": progressed, "no_progression": len(patients) - progressed,
-            "tied": int(tied), "single_organ": int((patients["n_organs"] == 1).sum()),
-            "events_used": int(organs["lesions"].sum())}
+    return {
+        "patients": len(patients),
+        "progressed": progressed,
+        "no_progression": len(patients) - progressed,
+        "tied": int(tied),
+        "single_organ": int((patients["n_organs"] == 1).sum()),
+        "events_used": int(organs["lesions"].sum()),
+    }
 
 
-def progression_sequences(lesion_events: pd.DataFrame, patients: pd.DataFrame | None = None, ties: str = "shared",
-                          tie_order: Sequence[str] | None = None) -> ProgressionSequences:
+def progression_sequences(
+    lesion_events: pd.DataFrame,
+    patients: pd.DataFrame | None = None,
+    ties: str = "shared",
+    tie_order: Sequence[str] | None = None,
+) -> ProgressionSequences:
     """Organ progression sequences of every patient (see the module text for the tie rules).
 
     The cohort is ``patients`` when given (patients with no event rows are non-progressors; event rows of a
@@ -143,12 +158,15 @@ def progression_sequences(lesion_events: pd.DataFrame, patients: pd.DataFrame | 
         raise ValueError(f"ties must be one of {TIE_RULES}; got {ties!r}")
     _check_events(lesion_events)
     cohort = _cohort_ids(lesion_events, patients)
-    progression = lesion_events[(lesion_events["endpoint"] == "progression")
-                                & lesion_events["event"].astype(bool)]
-    progression = progression.assign(day=pd.to_numeric(progression["day"]), organ=progression["organ"].astype(str),
-                                     patient_id=progression["patient_id"].astype(object))
-    organs = (progression.groupby(["patient_id", "organ"], sort=False)["day"]
-              .agg(day="min", lesions="size").reset_index())
+    progression = lesion_events[(lesion_events["endpoint"] == "progression") & lesion_events["event"].astype(bool)]
+    progression = progression.assign(
+        day=pd.to_numeric(progression["day"]),
+        organ=progression["organ"].astype(str),
+        patient_id=progression["patient_id"].astype(object),
+    )
+    organs = (
+        progression.groupby(["patient_id", "organ"], sort=False)["day"].agg(day="min", lesions="size").reset_index()
+    )
     organs["rank"] = _rank(organs, ties, tie_order) if len(organs) else np.zeros(0, int)
     organs = organs.sort_values(["patient_id", "rank", "organ"], kind="stable").reset_index(drop=True)
     organs = organs[["patient_id", "organ", "day", "rank", "lesions"]]
@@ -156,21 +174,22 @@ def progression_sequences(lesion_events: pd.DataFrame, patients: pd.DataFrame | 
     per_rank = organs.groupby(["patient_id", "rank"], sort=False)["organ"].agg("+".join)
     sequence = per_rank.groupby(level="patient_id", sort=False).agg(" > ".join)
     grouped = organs.groupby("patient_id", sort=False)
-    summary = pd.DataFrame({
-        "n_organs": grouped.size(),
-        "n_ranks": grouped["rank"].max(),
-        "first_day": grouped["day"].min(),
-        "first_organs": per_rank.xs(1, level="rank") if len(organs) else pd.Series(dtype=object),
-        "sequence": sequence,
-    })
+    summary = pd.DataFrame(
+        {
+            "n_organs": grouped.size(),
+            "n_ranks": grouped["rank"].max(),
+            "first_day": grouped["day"].min(),
+            "first_organs": per_rank.xs(1, level="rank") if len(organs) else pd.Series(dtype=object),
+            "sequence": sequence,
+        }
+    )
     table = pd.DataFrame({"patient_id": cohort}).join(summary, on="patient_id")
     table.insert(1, "progressed", table["n_organs"].notna())
     table["n_organs"] = table["n_organs"].fillna(0).astype(int)
     table["n_ranks"] = table["n_ranks"].fillna(0).astype(int)
     table["first_organs"] = table["first_organs"].fillna("")
     table["sequence"] = table["sequence"].fillna("")
-    return ProgressionSequences(organs=organs, patients=table, ties=ties,
-                                counts=_counts(table, organs))
+    return ProgressionSequences(organs=organs, patients=table, ties=ties, counts=_counts(table, organs))
 
 
 def progression_intervals(sequences: ProgressionSequences, orders: int = 4) -> pd.DataFrame:
@@ -187,7 +206,8 @@ def progression_intervals(sequences: ProgressionSequences, orders: int = 4) -> p
     position = organs.groupby("patient_id", sort=False).cumcount().to_numpy() + 1
     kept = organs[position <= orders].assign(position=position[position <= orders])
     days = kept.pivot(index="patient_id", columns="position", values="day").reindex(
-        index=sequences.progressed_ids, columns=range(1, orders + 1))
+        index=sequences.progressed_ids, columns=range(1, orders + 1)
+    )
     values = days.to_numpy(float)
     table = pd.DataFrame(values, index=days.index, columns=[f"day_{r}" for r in range(1, orders + 1)])
     names = [_ordinal(1)] + [f"{_ordinal(r)}-{_ordinal(r - 1)}" for r in range(2, orders + 1)]

@@ -27,8 +27,9 @@ def _group_categories(labels: pd.Series) -> list[str]:
     return known + sorted((g for g in present if g not in known), key=str)
 
 
-def sequence_counts(sequences: ProgressionSequences, labels: pd.Series, max_rank: int | None = None,
-                    organs=None) -> pd.DataFrame:
+def sequence_counts(
+    sequences: ProgressionSequences, labels: pd.Series, max_rank: int | None = None, organs=None
+) -> pd.DataFrame:
     """Patients with organ o progressing at rank r, per group: group, rank, organ, n, log10_n_plus_1.
 
     The grid is complete (every group x rank x organ, zeros included) so a heatmap shows empty cells.
@@ -48,8 +49,7 @@ def sequence_counts(sequences: ProgressionSequences, labels: pd.Series, max_rank
     return out
 
 
-def interval_table(sequences: ProgressionSequences, labels: pd.Series | None = None, orders: int = 4
-                   ) -> pd.DataFrame:
+def interval_table(sequences: ProgressionSequences, labels: pd.Series | None = None, orders: int = 4) -> pd.DataFrame:
     """Progression intervals in long form: patient_id, group (when ``labels`` is given), interval, days.
 
     Intervals are those of ``progression_intervals`` ('1st', '2nd-1st', ..., 'average'); a patient contributes
@@ -57,8 +57,13 @@ def interval_table(sequences: ProgressionSequences, labels: pd.Series | None = N
     """
     wide = progression_intervals(sequences, orders=orders)
     names = [c for c in wide.columns if not c.startswith("day_")]
-    long = (wide[names].rename_axis("patient_id").reset_index()
-            .melt(id_vars="patient_id", var_name="interval", value_name="days").dropna(subset=["days"]))
+    long = (
+        wide[names]
+        .rename_axis("patient_id")
+        .reset_index()
+        .melt(id_vars="patient_id", var_name="interval", value_name="days")
+        .dropna(subset=["days"])
+    )
     order = [label for label in INTERVAL_LABELS if label in names] + [n for n in names if n not in INTERVAL_LABELS]
     long["interval"] = pd.Categorical(long["interval"], categories=order, ordered=True)
     if labels is not None:

@@ -22,7 +22,6 @@ from scipy import stats
 from lesionmap.stats import chi_square, contingency, km_medians, kruskal, logrank
 from lesionmap.survival.phenotypes import hazard_ratio_columns
 
-
 #: The organs whose progression hazards the paper found not lowered by TAR (Results, Fig. 3f).
 PAPER_SPARED_ORGANS = ("brain/CNS", "kidney", "skin", "spleen")
 
@@ -38,15 +37,26 @@ def organ_hazard_ratios(fits_by: dict, term: str = "organ", by: str = "treatment
         if not len(rows):
             raise ValueError(f"the fit for {level!r} has no {term!r} term")
         ratios = hazard_ratio_columns(rows)
-        frames.append(pd.DataFrame({
-            by: level, "organ": rows["level"].to_numpy(), "hr": ratios["hr"].to_numpy(),
-            "lower": ratios["lower"].to_numpy(), "upper": ratios["upper"].to_numpy(),
-            "coef": rows["coef"].to_numpy(), "se": rows["se(coef)"].to_numpy(), "p": ratios["p"].to_numpy()}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    by: level,
+                    "organ": rows["level"].to_numpy(),
+                    "hr": ratios["hr"].to_numpy(),
+                    "lower": ratios["lower"].to_numpy(),
+                    "upper": ratios["upper"].to_numpy(),
+                    "coef": rows["coef"].to_numpy(),
+                    "se": rows["se(coef)"].to_numpy(),
+                    "p": ratios["p"].to_numpy(),
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
-def organ_hr_differences(hazard_ratios: pd.DataFrame, levels: tuple[str, str] = ("TAR+Chemo", "Chemo alone"),
-                         by: str = "treatment_group") -> pd.DataFrame:
+def organ_hr_differences(
+    hazard_ratios: pd.DataFrame, levels: tuple[str, str] = ("TAR+Chemo", "Chemo alone"), by: str = "treatment_group"
+) -> pd.DataFrame:
     """Per organ in both groups: hr of each, ratio (first / second), z and two-sided p of the log difference."""
     missing = [level for level in levels if level not in set(hazard_ratios[by])]
     if missing:
@@ -56,10 +66,16 @@ def organ_hr_differences(hazard_ratios: pd.DataFrame, levels: tuple[str, str] = 
     difference = wide[("coef", first)] - wide[("coef", second)]
     se = np.sqrt(wide[("se", first)] ** 2 + wide[("se", second)] ** 2)
     z = difference / se
-    return pd.DataFrame({"organ": wide.index, f"hr {first}": np.exp(wide[("coef", first)]).to_numpy(),
-                         f"hr {second}": np.exp(wide[("coef", second)]).to_numpy(),
-                         "ratio": np.exp(difference).to_numpy(), "z": z.to_numpy(),
-                         "p": 2 * stats.norm.sf(np.abs(z.to_numpy()))}).reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "organ": wide.index,
+            f"hr {first}": np.exp(wide[("coef", first)]).to_numpy(),
+            f"hr {second}": np.exp(wide[("coef", second)]).to_numpy(),
+            "ratio": np.exp(difference).to_numpy(),
+            "z": z.to_numpy(),
+            "p": 2 * stats.norm.sf(np.abs(z.to_numpy())),
+        }
+    ).reset_index(drop=True)
 
 
 def organ_lrt(fits_by: dict, term: str = "organ", by: str = "treatment_group") -> pd.DataFrame:
@@ -68,8 +84,14 @@ def organ_lrt(fits_by: dict, term: str = "organ", by: str = "treatment_group") -
     return pd.DataFrame(rows)
 
 
-def os_by_treatment(table: pd.DataFrame, groups, group: str = "group", by: str = "treatment_group",
-                    duration: str = "os_days", event: str = "os_event") -> tuple[pd.DataFrame, pd.DataFrame]:
+def os_by_treatment(
+    table: pd.DataFrame,
+    groups,
+    group: str = "group",
+    by: str = "treatment_group",
+    duration: str = "os_days",
+    event: str = "os_event",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Within each of ``groups``: medians by treatment (group, treatment, n, events, median, ci) and the log-rank
     test (group, n, statistic, p). Groups absent from the table are skipped."""
     medians, tests = [], []
@@ -86,20 +108,22 @@ def os_by_treatment(table: pd.DataFrame, groups, group: str = "group", by: str =
     return median_table, pd.DataFrame(tests)
 
 
-def proportions_by_treatment(table: pd.DataFrame, group: str = "group", by: str = "treatment_group",
-                             exclude=()):
+def proportions_by_treatment(table: pd.DataFrame, group: str = "group", by: str = "treatment_group", exclude=()):
     """Chi-square test of independence of ``group`` and ``by`` (groups in ``exclude`` left out)."""
     data = table[~table[group].astype(str).isin(list(exclude))].assign(**{group: lambda t: t[group].astype(str)})
     return chi_square(contingency(data, group, by))
 
 
-def first_organ_by_treatment(sequences, labels: pd.Series, patients: pd.DataFrame, groups, by: str = "treatment_group",
-                             min_count: int = 5) -> pd.DataFrame:
+def first_organ_by_treatment(
+    sequences, labels: pd.Series, patients: pd.DataFrame, groups, by: str = "treatment_group", min_count: int = 5
+) -> pd.DataFrame:
     """Per group: chi-square of the first progressing organ x treatment (organs seen fewer than ``min_count``
     times in the group pooled as 'rarer organs'; tied first organs count once each): group, n, df, statistic, p."""
     first = sequences.organs[sequences.organs["rank"] == 1][["patient_id", "organ"]]
-    first = first.assign(group=first["patient_id"].map(labels).astype(str),
-                         treatment=first["patient_id"].map(patients.set_index("patient_id")[by]))
+    first = first.assign(
+        group=first["patient_id"].map(labels).astype(str),
+        treatment=first["patient_id"].map(patients.set_index("patient_id")[by]),
+    )
     rows = []
     for name in groups:
         part = first[first["group"] == name]
@@ -116,8 +140,9 @@ def first_organ_by_treatment(sequences, labels: pd.Series, patients: pd.DataFram
     return pd.DataFrame(rows)
 
 
-def intervals_by_treatment(intervals: pd.DataFrame, patients: pd.DataFrame, by: str = "treatment_group",
-                           value: str = "days") -> pd.DataFrame:
+def intervals_by_treatment(
+    intervals: pd.DataFrame, patients: pd.DataFrame, by: str = "treatment_group", value: str = "days"
+) -> pd.DataFrame:
     """Per group and interval: n and median of each treatment and the Kruskal-Wallis p across treatments.
 
     ``intervals`` is ``interval_table``'s long form (patient_id, group, interval, days)."""
@@ -141,18 +166,36 @@ def simulated_treatment_effects(spec_values: dict) -> pd.DataFrame:
     spared = sorted(o for o, slows in organs.items() if not slows)
     limit = int(effects["tar_max_organs"])
     rows = [
-        {"effect": "deeper response (logit F)", "value": effects["tar_logit_F"], "where": "every lesion",
-         "expected": "response hazards higher under TAR in every organ alike (organ HRs within groups unchanged)"},
-        {"effect": "slower regrowth (log Kg)", "value": effects["tar_log_Kg"],
-         "where": f"patients with at most {limit} involved organs; not in {', '.join(spared)}",
-         "expected": "later progressions under TAR except in the spared organs and in patients with broad disease"},
-        {"effect": "fewer new lesions (log rate)", "value": effects["tar_log_new_lesion_rate"],
-         "where": f"patients with at most {limit} involved organs",
-         "expected": "later and fewer new-lesion progressions under TAR"},
-        {"effect": "regression rate (log Kd)", "value": effects["tar_log_Kd"], "where": "every lesion",
-         "expected": "none visible (negligible)"},
-        {"effect": "death hazard", "value": 0.0, "where": "none directly",
-         "expected": "longer survival under TAR only through slower regrowth (smaller burden)"},
+        {
+            "effect": "deeper response (logit F)",
+            "value": effects["tar_logit_F"],
+            "where": "every lesion",
+            "expected": "response hazards higher under TAR in every organ alike (organ HRs within groups unchanged)",
+        },
+        {
+            "effect": "slower regrowth (log Kg)",
+            "value": effects["tar_log_Kg"],
+            "where": f"patients with at most {limit} involved organs; not in {', '.join(spared)}",
+            "expected": "later progressions under TAR except in the spared organs and in patients with broad disease",
+        },
+        {
+            "effect": "fewer new lesions (log rate)",
+            "value": effects["tar_log_new_lesion_rate"],
+            "where": f"patients with at most {limit} involved organs",
+            "expected": "later and fewer new-lesion progressions under TAR",
+        },
+        {
+            "effect": "regression rate (log Kd)",
+            "value": effects["tar_log_Kd"],
+            "where": "every lesion",
+            "expected": "none visible (negligible)",
+        },
+        {
+            "effect": "death hazard",
+            "value": 0.0,
+            "where": "none directly",
+            "expected": "longer survival under TAR only through slower regrowth (smaller burden)",
+        },
     ]
     return pd.DataFrame(rows)
 

@@ -26,8 +26,9 @@ from lesionmap.sequence.sequences import ProgressionSequences, first_organ_class
 TRUE_SEQUENCE_COLUMNS = ("patient_id", "organ", "day")
 
 
-def sequences_from_organ_days(organ_days: pd.DataFrame, patient_ids, ties: str = "shared",
-                              source: str = "truth table") -> ProgressionSequences:
+def sequences_from_organ_days(
+    organ_days: pd.DataFrame, patient_ids, ties: str = "shared", source: str = "truth table"
+) -> ProgressionSequences:
     """Progression sequences of ``patient_ids`` from one row per patient and progressing organ (module text).
 
     Rows with a non-finite day are organs that never progress and are left out; an organ listed twice for a
@@ -35,7 +36,9 @@ def sequences_from_organ_days(organ_days: pd.DataFrame, patient_ids, ties: str =
     """
     missing = [c for c in TRUE_SEQUENCE_COLUMNS if c not in organ_days.columns]
     if missing:
-        raise ValueError(f"{source}: missing column(s) {missing}; expected {list(TRUE_SEQUENCE_COLUMNS)} (rank optional)")
+        raise ValueError(
+            f"{source}: missing column(s) {missing}; expected {list(TRUE_SEQUENCE_COLUMNS)} (rank optional)"
+        )
     days = pd.to_numeric(organ_days["day"], errors="coerce").to_numpy(float)
     rows = organ_days.loc[np.isfinite(days), ["patient_id", "organ"]].assign(day=days[np.isfinite(days)])
     events = rows.assign(endpoint="progression", event=True)
@@ -46,8 +49,9 @@ def sequences_from_organ_days(organ_days: pd.DataFrame, patient_ids, ties: str =
     return progression_sequences(events, patients, ties=ties)
 
 
-def truth_agreement(observed: SequenceClustering, observed_sequences: ProgressionSequences,
-                    true_sequences: ProgressionSequences) -> dict:
+def truth_agreement(
+    observed: SequenceClustering, observed_sequences: ProgressionSequences, true_sequences: ProgressionSequences
+) -> dict:
     """Cluster the true sequences like ``observed`` and compare the groupings.
 
     Returns ``true_clustering`` (the fit), ``ari_all`` (every patient, "No progression" a label of its own),
@@ -56,10 +60,15 @@ def truth_agreement(observed: SequenceClustering, observed_sequences: Progressio
     observed group: patients, mean observed and mean true progressing organs, the share whose true first organ
     class matches the observed one, and the share that truly progresses in one organ only).
     """
-    true_fit = SequenceClustering(n_clusters=observed.n_clusters, encoding=observed.encoding,
-                                  max_rank=observed.max_rank, n_init=observed.n_init,
-                                  random_state=observed.random_state, majority=observed.majority,
-                                  many_organs=observed.many_organs).fit(true_sequences)
+    true_fit = SequenceClustering(
+        n_clusters=observed.n_clusters,
+        encoding=observed.encoding,
+        max_rank=observed.max_rank,
+        n_init=observed.n_init,
+        random_state=observed.random_state,
+        majority=observed.majority,
+        many_organs=observed.many_organs,
+    ).fit(true_sequences)
     seen, true = observed.labels_, true_fit.labels_.reindex(observed.labels_.index).fillna(NO_PROGRESSION)
     both = seen.index[(seen != NO_PROGRESSION) & (true != NO_PROGRESSION)]
     ari_both = adjusted_rand_score(seen[both], true[both]) if len(both) >= 2 else np.nan
@@ -67,22 +76,38 @@ def truth_agreement(observed: SequenceClustering, observed_sequences: Progressio
 
     seen_info = observed_sequences.patients.set_index("patient_id")[["n_organs", "first_organs"]]
     true_info = true_sequences.patients.set_index("patient_id")[["n_organs", "first_organs"]]
-    table = pd.DataFrame({"group": seen, "observed_organs": seen_info["n_organs"].reindex(seen.index),
-                          "true_organs": true_info["n_organs"].reindex(seen.index).fillna(0),
-                          "same_first": _first_class(seen_info["first_organs"].reindex(seen.index))
-                          == _first_class(true_info["first_organs"].reindex(seen.index))})
+    table = pd.DataFrame(
+        {
+            "group": seen,
+            "observed_organs": seen_info["n_organs"].reindex(seen.index),
+            "true_organs": true_info["n_organs"].reindex(seen.index).fillna(0),
+            "same_first": _first_class(seen_info["first_organs"].reindex(seen.index))
+            == _first_class(true_info["first_organs"].reindex(seen.index)),
+        }
+    )
     table = table[table["group"] != NO_PROGRESSION]
     grouped = table.groupby("group", sort=False)
-    profile = pd.DataFrame({
-        "patients": grouped.size(),
-        "mean_observed_organs": grouped["observed_organs"].mean(),
-        "mean_true_organs": grouped["true_organs"].mean(),
-        "share_true_single_organ": grouped["true_organs"].agg(lambda s: float((s == 1).mean())),
-        "share_same_first_class": grouped["same_first"].mean(),
-    }).rename_axis("observed group").reset_index()
-    return {"true_clustering": true_fit, "ari_all": float(adjusted_rand_score(seen, true)),
-            "ari_progressed": float(ari_both), "n_progressed_both": len(both), "crosstab": crosstab,
-            "profile": profile}
+    profile = (
+        pd.DataFrame(
+            {
+                "patients": grouped.size(),
+                "mean_observed_organs": grouped["observed_organs"].mean(),
+                "mean_true_organs": grouped["true_organs"].mean(),
+                "share_true_single_organ": grouped["true_organs"].agg(lambda s: float((s == 1).mean())),
+                "share_same_first_class": grouped["same_first"].mean(),
+            }
+        )
+        .rename_axis("observed group")
+        .reset_index()
+    )
+    return {
+        "true_clustering": true_fit,
+        "ari_all": float(adjusted_rand_score(seen, true)),
+        "ari_progressed": float(ari_both),
+        "n_progressed_both": len(both),
+        "crosstab": crosstab,
+        "profile": profile,
+    }
 
 
 def _first_class(first_organs: pd.Series) -> pd.Series:

@@ -32,9 +32,13 @@ def median_comparison(medians: pd.Series, shorter: str, longer: str, paper: dict
     paper_text = f"paper: {paper_pair[0]:,} vs {paper_pair[1]:,} days"
     absent = [g for g in (shorter, longer) if g not in medians.index or pd.isna(medians[g])]
     if absent:
-        return {"holds": None, "here": None, "paper": paper_pair,
-                "text": f"This clustering has no {' and no '.join(absent)} group, so the comparison of {shorter} "
-                        f"with {longer} cannot be made ({paper_text})."}
+        return {
+            "holds": None,
+            "here": None,
+            "paper": paper_pair,
+            "text": f"This clustering has no {' and no '.join(absent)} group, so the comparison of {shorter} "
+            f"with {longer} cannot be made ({paper_text}).",
+        }
     a, b = float(medians[shorter]), float(medians[longer])
     holds = a < b
     if a == b:
@@ -42,12 +46,22 @@ def median_comparison(medians: pd.Series, shorter: str, longer: str, paper: dict
     else:
         direction = f"{shorter} patients live {'shorter' if holds else 'longer'} than {longer} patients"
     agreement = "as in the paper" if holds else "the reverse of the paper's order" if a > b else "unlike the paper"
-    return {"holds": holds, "here": (a, b), "paper": paper_pair,
-            "text": f"Here {direction} (median {_days(a)} vs {_days(b)} days), {agreement} ({paper_text})."}
+    return {
+        "holds": holds,
+        "here": (a, b),
+        "paper": paper_pair,
+        "text": f"Here {direction} (median {_days(a)} vs {_days(b)} days), {agreement} ({paper_text}).",
+    }
 
 
-def gap_comparison(quantiles: pd.DataFrame, dunn: pd.DataFrame, group: str, others: list[str],
-                   interval: str = "2nd-1st", alpha: float = 0.05) -> dict:
+def gap_comparison(
+    quantiles: pd.DataFrame,
+    dunn: pd.DataFrame,
+    group: str,
+    others: list[str],
+    interval: str = "2nd-1st",
+    alpha: float = 0.05,
+) -> dict:
     """Whether ``group`` waits less than each of ``others`` for ``interval`` (median days, Dunn's adjusted p).
 
     ``quantiles`` is ``interval_quantiles`` (group, interval, median...), ``dunn`` the pairs of ``interval_tests``.
@@ -58,25 +72,52 @@ def gap_comparison(quantiles: pd.DataFrame, dunn: pd.DataFrame, group: str, othe
     table = quantiles[quantiles["interval"].astype(str) == interval].set_index("group")["median"]
     present = [o for o in others if o in table.index]
     if group not in table.index or not present:
-        return {"holds": None, "pairs": pd.DataFrame(),
-                "text": f"The {interval} gap of {group} cannot be compared: the clustering lacks the groups."}
+        return {
+            "holds": None,
+            "pairs": pd.DataFrame(),
+            "text": f"The {interval} gap of {group} cannot be compared: the clustering lacks the groups.",
+        }
     pairs = []
     for other in present:
-        row = dunn[(dunn["interval"] == interval) & (dunn["group_a"].isin([group, other]))
-                   & (dunn["group_b"].isin([group, other]))] if len(dunn) else dunn
+        row = (
+            dunn[
+                (dunn["interval"] == interval)
+                & (dunn["group_a"].isin([group, other]))
+                & (dunn["group_b"].isin([group, other]))
+            ]
+            if len(dunn)
+            else dunn
+        )
         p = float(row["p_adjusted"].iat[0]) if len(row) else float("nan")
-        pairs.append({"other": other, "median": float(table[group]), "median_other": float(table[other]),
-                      "p_adjusted": p, "shorter": bool(table[group] < table[other])})
+        pairs.append(
+            {
+                "other": other,
+                "median": float(table[group]),
+                "median_other": float(table[other]),
+                "p_adjusted": p,
+                "shorter": bool(table[group] < table[other]),
+            }
+        )
     pairs = pd.DataFrame(pairs)
     significant = pairs["p_adjusted"] < alpha
     holds = bool(pairs["shorter"].all() and significant.all())
-    parts = [f"{'shorter' if r.shorter else 'longer'} than {r.other} ({r.median:,.0f} vs {r.median_other:,.0f} days, "
-             f"Dunn adjusted p {_p(r.p_adjusted)})" for r in pairs.itertuples()]
-    verdict = ("as in the paper" if holds else
-               "shorter but not clearly so, where the paper found it clearly shorter" if pairs["shorter"].all()
-               else "unlike the paper, where it is shorter")
-    return {"holds": holds, "pairs": pairs,
-            "text": f"Here the median {interval} gap of {group} patients is {'; '.join(parts)}: {verdict}."}
+    parts = [
+        f"{'shorter' if r.shorter else 'longer'} than {r.other} ({r.median:,.0f} vs {r.median_other:,.0f} days, "
+        f"Dunn adjusted p {_p(r.p_adjusted)})"
+        for r in pairs.itertuples()
+    ]
+    verdict = (
+        "as in the paper"
+        if holds
+        else "shorter but not clearly so, where the paper found it clearly shorter"
+        if pairs["shorter"].all()
+        else "unlike the paper, where it is shorter"
+    )
+    return {
+        "holds": holds,
+        "pairs": pairs,
+        "text": f"Here the median {interval} gap of {group} patients is {'; '.join(parts)}: {verdict}.",
+    }
 
 
 def _p(p: float) -> str:

@@ -54,9 +54,13 @@ def kruskal(frame: pd.DataFrame, value: str, group: str) -> KruskalResult:
     if len(samples_kept) < 2:
         raise ValueError(f"Kruskal-Wallis needs two non-empty groups of {group!r}; found {len(samples_kept)}")
     result = stats.kruskal(*(s for _, s in samples_kept))
-    return KruskalResult(statistic=float(result.statistic), p=float(result.pvalue), df=len(samples_kept) - 1,
-                         n=int(sum(len(s) for _, s in samples_kept)),
-                         groups=tuple(level for level, _ in samples_kept))
+    return KruskalResult(
+        statistic=float(result.statistic),
+        p=float(result.pvalue),
+        df=len(samples_kept) - 1,
+        n=int(sum(len(s) for _, s in samples_kept)),
+        groups=tuple(level for level, _ in samples_kept),
+    )
 
 
 def dunn(frame: pd.DataFrame, value: str, group: str, p_adjust: str | None = DUNN_DEFAULT_ADJUSTMENT) -> pd.DataFrame:
@@ -84,12 +88,20 @@ def dunn(frame: pd.DataFrame, value: str, group: str, p_adjust: str | None = DUN
     matrix = scikit_posthocs.posthoc_dunn(data, val_col=value, group_col=group, p_adjust=p_adjust)
     labels_a, labels_b = np.asarray(order, dtype=object)[first], np.asarray(order, dtype=object)[second]
     adjusted = np.array([matrix.loc[a, b] for a, b in zip(labels_a, labels_b, strict=True)], dtype=float)
-    return pd.DataFrame({
-        "group_a": labels_a, "group_b": labels_b,
-        "n_a": counts[first].astype(int), "n_b": counts[second].astype(int),
-        "mean_rank_a": mean_ranks[first], "mean_rank_b": mean_ranks[second],
-        "z": z, "p": p_raw, "p_adjusted": adjusted, "adjustment": p_adjust or "none",
-    })
+    return pd.DataFrame(
+        {
+            "group_a": labels_a,
+            "group_b": labels_b,
+            "n_a": counts[first].astype(int),
+            "n_b": counts[second].astype(int),
+            "mean_rank_a": mean_ranks[first],
+            "mean_rank_b": mean_ranks[second],
+            "z": z,
+            "p": p_raw,
+            "p_adjusted": adjusted,
+            "adjustment": p_adjust or "none",
+        }
+    )
 
 
 def mann_whitney(a, b, group_a: str = "a", group_b: str = "b") -> MannWhitneyResult:
@@ -110,10 +122,18 @@ def mann_whitney(a, b, group_a: str = "a", group_b: str = "b") -> MannWhitneyRes
     n = n_a + n_b
     variance = n_a * n_b / 12.0 * ((n + 1) - np.sum(tie_counts.astype(float) ** 3 - tie_counts) / (n * (n - 1)))
     z = (u - n_a * n_b / 2.0) / np.sqrt(variance) if variance > 0 else 0.0
-    return MannWhitneyResult(u=u, p=float(result.pvalue), n_a=n_a, n_b=n_b,
-                             median_a=float(np.median(a)), median_b=float(np.median(b)),
-                             rank_biserial=2.0 * u / (n_a * n_b) - 1.0, r=float(abs(z) / np.sqrt(n)),
-                             group_a=str(group_a), group_b=str(group_b))
+    return MannWhitneyResult(
+        u=u,
+        p=float(result.pvalue),
+        n_a=n_a,
+        n_b=n_b,
+        median_a=float(np.median(a)),
+        median_b=float(np.median(b)),
+        rank_biserial=2.0 * u / (n_a * n_b) - 1.0,
+        r=float(abs(z) / np.sqrt(n)),
+        group_a=str(group_a),
+        group_b=str(group_b),
+    )
 
 
 def mann_whitney_groups(frame: pd.DataFrame, value: str, group: str, order=None) -> MannWhitneyResult:
@@ -137,8 +157,14 @@ def pearson(x, y, confidence: float = 0.95) -> PearsonResult:
         raise ValueError(f"Pearson correlation needs at least 3 complete pairs; found {int(keep.sum())}")
     result = stats.pearsonr(x[keep], y[keep])
     interval = result.confidence_interval(confidence_level=confidence)
-    return PearsonResult(r=float(result.statistic), p=float(result.pvalue), n=int(keep.sum()),
-                         ci_lower=float(interval.low), ci_upper=float(interval.high), dropped=int((~keep).sum()))
+    return PearsonResult(
+        r=float(result.statistic),
+        p=float(result.pvalue),
+        n=int(keep.sum()),
+        ci_lower=float(interval.low),
+        ci_upper=float(interval.high),
+        dropped=int((~keep).sum()),
+    )
 
 
 def contingency(frame: pd.DataFrame, rows: str, columns: str) -> pd.DataFrame:
@@ -162,8 +188,16 @@ def chi_square(table, correction: bool = True) -> ChiSquareResult:
     uncorrected = stats.chi2_contingency(observed.to_numpy(), correction=False).statistic
     cramers_v = float(np.sqrt(uncorrected / (n * (min(observed.shape) - 1))))
     expected = pd.DataFrame(result.expected_freq, index=observed.index, columns=observed.columns)
-    return ChiSquareResult(statistic=float(result.statistic), p=float(result.pvalue), dof=int(result.dof), n=n,
-                           cramers_v=cramers_v, correction=bool(correction), observed=observed, expected=expected)
+    return ChiSquareResult(
+        statistic=float(result.statistic),
+        p=float(result.pvalue),
+        dof=int(result.dof),
+        n=n,
+        cramers_v=cramers_v,
+        correction=bool(correction),
+        observed=observed,
+        expected=expected,
+    )
 
 
 def by_stratum(test: Callable, frame: pd.DataFrame, by: str | list[str], **arguments) -> pd.DataFrame:

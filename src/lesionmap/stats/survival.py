@@ -20,8 +20,8 @@ import warnings
 import numpy as np
 import pandas as pd
 from lifelines import CoxPHFitter, KaplanMeierFitter
-from lifelines.statistics import multivariate_logrank_test
 from lifelines.exceptions import ConvergenceWarning
+from lifelines.statistics import multivariate_logrank_test
 from lifelines.utils import concordance_index, median_survival_times
 
 from lesionmap.stats.frames import group_levels, require_columns
@@ -58,22 +58,39 @@ def _fit(part: pd.DataFrame, duration: str, event: str, alpha: float) -> KaplanM
     return KaplanMeierFitter(alpha=alpha).fit(part[duration], event_observed=part[event])
 
 
-def km_medians(frame: pd.DataFrame, duration: str = "os_days", event: str = "os_event", group: str | None = None,
-               alpha: float = 0.05) -> pd.DataFrame:
+def km_medians(
+    frame: pd.DataFrame,
+    duration: str = "os_days",
+    event: str = "os_event",
+    group: str | None = None,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
     """Kaplan-Meier median per group: group, n, events, median, ci_lower, ci_upper (inf: not reached)."""
     data = _survival_data(frame, duration, event, group)
     rows = []
     for level, part in _groups(data, group):
         fitter = _fit(part, duration, event, alpha)
         interval = median_survival_times(fitter.confidence_interval_).to_numpy(float).ravel()
-        rows.append({"group": level, "n": len(part), "events": int(part[event].sum()),
-                     "median": float(fitter.median_survival_time_),
-                     "ci_lower": float(interval[0]), "ci_upper": float(interval[1])})
+        rows.append(
+            {
+                "group": level,
+                "n": len(part),
+                "events": int(part[event].sum()),
+                "median": float(fitter.median_survival_time_),
+                "ci_lower": float(interval[0]),
+                "ci_upper": float(interval[1]),
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def km_curve(frame: pd.DataFrame, duration: str = "os_days", event: str = "os_event", group: str | None = None,
-             alpha: float = 0.05) -> pd.DataFrame:
+def km_curve(
+    frame: pd.DataFrame,
+    duration: str = "os_days",
+    event: str = "os_event",
+    group: str | None = None,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
     """Kaplan-Meier curve(s) as a step table, one row per group and distinct time (time 0 included).
 
     Columns: group, time, survival, ci_lower, ci_upper, at_risk (just before the time), events, censored.
@@ -85,21 +102,32 @@ def km_curve(frame: pd.DataFrame, duration: str = "os_days", event: str = "os_ev
         fitter = _fit(part, duration, event, alpha)
         table = fitter.event_table
         band = fitter.confidence_interval_
-        pieces.append(pd.DataFrame({
-            "group": level,
-            "time": fitter.survival_function_.index.to_numpy(float),
-            "survival": fitter.survival_function_.iloc[:, 0].to_numpy(float),
-            "ci_lower": band.iloc[:, 0].to_numpy(float),
-            "ci_upper": band.iloc[:, 1].to_numpy(float),
-            "at_risk": table["at_risk"].to_numpy(int),
-            "events": table["observed"].to_numpy(int),
-            "censored": table["censored"].to_numpy(int),
-        }))
+        pieces.append(
+            pd.DataFrame(
+                {
+                    "group": level,
+                    "time": fitter.survival_function_.index.to_numpy(float),
+                    "survival": fitter.survival_function_.iloc[:, 0].to_numpy(float),
+                    "ci_lower": band.iloc[:, 0].to_numpy(float),
+                    "ci_upper": band.iloc[:, 1].to_numpy(float),
+                    "at_risk": table["at_risk"].to_numpy(int),
+                    "events": table["observed"].to_numpy(int),
+                    "censored": table["censored"].to_numpy(int),
+                }
+            )
+        )
     return pd.concat(pieces, ignore_index=True)
 
 
-def km_on_grid(frame: pd.DataFrame, duration: str = "os_days", event: str = "os_event", group: str | None = None,
-               step: float = 7.0, horizon: float | None = None, alpha: float = 0.05) -> pd.DataFrame:
+def km_on_grid(
+    frame: pd.DataFrame,
+    duration: str = "os_days",
+    event: str = "os_event",
+    group: str | None = None,
+    step: float = 7.0,
+    horizon: float | None = None,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
     """Kaplan-Meier curves (``km_curve``) read every ``step`` days from 0 up to ``horizon`` (the last time).
 
     Each grid day takes the value of the curve's last step on or before it, so a chart needs a few hundred rows
@@ -120,21 +148,28 @@ def km_on_grid(frame: pd.DataFrame, duration: str = "os_days", event: str = "os_
     return pd.concat(pieces, ignore_index=True)[["group", "time", "survival", "ci_lower", "ci_upper", "at_risk"]]
 
 
-def logrank(frame: pd.DataFrame, duration: str = "os_days", event: str = "os_event",
-            group: str = "group") -> LogRankResult:
+def logrank(
+    frame: pd.DataFrame, duration: str = "os_days", event: str = "os_event", group: str = "group"
+) -> LogRankResult:
     """Log-rank test that all groups share one survival curve (chi-square with groups - 1 df)."""
     data = _survival_data(frame, duration, event, group)
     levels = [level for level, _ in _groups(data, group)]
     if len(levels) < 2:
         raise ValueError(f"the log-rank test needs two groups of {group!r}; found {levels}")
     result = multivariate_logrank_test(data[duration], data[group], data[event])
-    return LogRankResult(statistic=float(result.test_statistic), p=float(result.p_value),
-                         df=int(result.degrees_of_freedom), n=len(data), events=int(data[event].sum()),
-                         groups=tuple(levels))
+    return LogRankResult(
+        statistic=float(result.test_statistic),
+        p=float(result.p_value),
+        df=int(result.degrees_of_freedom),
+        n=len(data),
+        events=int(data[event].sum()),
+        groups=tuple(levels),
+    )
 
 
-def group_risks(frame: pd.DataFrame, duration: str = "os_days", event: str = "os_event",
-                group: str = "group") -> pd.Series:
+def group_risks(
+    frame: pd.DataFrame, duration: str = "os_days", event: str = "os_event", group: str = "group"
+) -> pd.Series:
     """Each group's log hazard ratio against the largest group, from a Cox model on the group dummies."""
     data = _survival_data(frame, duration, event, group)
     levels = [level for level, _ in _groups(data, group)]
@@ -153,8 +188,9 @@ def group_risks(frame: pd.DataFrame, duration: str = "os_days", event: str = "os
     return pd.Series([risks[level] for level in levels], index=pd.Index(levels, name=group), name="log_hr")
 
 
-def group_concordance(frame: pd.DataFrame, duration: str = "os_days", event: str = "os_event",
-                      group: str = "group") -> float:
+def group_concordance(
+    frame: pd.DataFrame, duration: str = "os_days", event: str = "os_event", group: str = "group"
+) -> float:
     """Harrell's C of a grouping for survival (0.5 for a single group or groups of equal risk)."""
     data = _survival_data(frame, duration, event, group)
     risks = group_risks(data, duration, event, group)

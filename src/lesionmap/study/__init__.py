@@ -12,12 +12,31 @@ be resumed. ``python -m lesionmap study`` is the command line.
 """
 
 from lesionmap.study.replicate import DEFAULT_OPTIONS, ROW_COLUMNS, STAGES, run_replicate, stages_to_run
-from lesionmap.study.runner import (StudyDesign, StudyError, StudyResult, StudyStore, embedded_client,
-                                    print_summary, run_study)
+from lesionmap.study.runner import (
+    StudyDesign,
+    StudyError,
+    StudyResult,
+    StudyStore,
+    embedded_client,
+    print_summary,
+    run_study,
+)
 from lesionmap.study.summary import finding_shares, format_summary, summarise
 
 __all__ = [
-    "DEFAULT_OPTIONS", "ROW_COLUMNS", "STAGES", "StudyDesign", "StudyError", "StudyResult", "StudyStore",
-    "embedded_client", "finding_shares", "format_summary", "print_summary", "run_replicate", "run_study",
-    "stages_to_run", "summarise",
+    "DEFAULT_OPTIONS",
+    "ROW_COLUMNS",
+    "STAGES",
+    "StudyDesign",
+    "StudyError",
+    "StudyResult",
+    "StudyStore",
+    "embedded_client",
+    "finding_shares",
+    "format_summary",
+    "print_summary",
+    "run_replicate",
+    "run_study",
+    "stages_to_run",
+    "summarise",
 ]

@@ -16,22 +16,37 @@ import pandas as pd
 from lesionmap.sequence.groups import PAPER_GROUP_SIZES, PAPER_OS_MEDIANS
 
 #: The paper's organ phenotypes (Fig. 3c; high/low response - high/low progression against abdomen).
-PAPER_PHENOTYPES = {"liver": "high-high", "bone": "low-high", "brain/CNS": "low-high", "lung": "high-low",
-                    "regional LN": "high-low", "distal LN": "high-low"}
+PAPER_PHENOTYPES = {
+    "liver": "high-high",
+    "bone": "low-high",
+    "brain/CNS": "low-high",
+    "lung": "high-low",
+    "regional LN": "high-low",
+    "distal LN": "high-low",
+}
 
 
 def _finding(name: str, holds) -> dict:
     """A finding row: estimate 1 when it holds, 0 when not, NaN when it cannot be tested in this replicate."""
     value = np.nan if holds is None else float(bool(holds))
-    return {"stage": "findings", "quantity": name, "estimate": value, "se": np.nan, "lower": np.nan,
-            "upper": np.nan, "truth": np.nan}
+    return {
+        "stage": "findings",
+        "quantity": name,
+        "estimate": value,
+        "se": np.nan,
+        "lower": np.nan,
+        "upper": np.nan,
+        "truth": np.nan,
+    }
 
 
 def phenotype_findings(phenotypes: pd.DataFrame) -> list[dict]:
     """Whether each organ the paper classifies has the paper's phenotype (untestable when the organ is absent)."""
     found = phenotypes.set_index("organ")["phenotype"]
-    return [_finding(f"phenotype {organ} {paper}", found[organ] == paper if organ in found.index else None)
-            for organ, paper in PAPER_PHENOTYPES.items()]
+    return [
+        _finding(f"phenotype {organ} {paper}", found[organ] == paper if organ in found.index else None)
+        for organ, paper in PAPER_PHENOTYPES.items()
+    ]
 
 
 def group_findings(names) -> list[dict]:
@@ -49,8 +64,10 @@ def os_order_findings(medians: pd.Series) -> list[dict]:
     paper = sorted(PAPER_OS_MEDIANS, key=PAPER_OS_MEDIANS.get)
     medians = medians.dropna()
     complete = all(group in medians.index for group in paper)
-    rows = [_finding(f"OS shortest: {paper[0]}", medians.idxmin() == paper[0] if complete else None),
-            _finding(f"OS longest: {paper[-1]}", medians.idxmax() == paper[-1] if complete else None)]
+    rows = [
+        _finding(f"OS shortest: {paper[0]}", medians.idxmin() == paper[0] if complete else None),
+        _finding(f"OS longest: {paper[-1]}", medians.idxmax() == paper[-1] if complete else None),
+    ]
     for shorter, longer in zip(paper, paper[1:]):
         testable = shorter in medians.index and longer in medians.index
         rows.append(_finding(f"OS {shorter} < {longer}", medians[shorter] < medians[longer] if testable else None))

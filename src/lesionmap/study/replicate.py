@@ -22,15 +22,28 @@ import pandas as pd
 #: The stages a study can run, in the order of the pipeline; each needs the ones before it (except that
 #: ``prediction`` needs ``sequences`` but not ``cox``).
 STAGES = ("data", "growth", "cox", "sequences", "prediction")
-PREREQUISITES = {"data": (), "growth": ("data",), "cox": ("data", "growth"),
-                 "sequences": ("data", "growth"), "prediction": ("data", "growth", "sequences")}
+PREREQUISITES = {
+    "data": (),
+    "growth": ("data",),
+    "cox": ("data", "growth"),
+    "sequences": ("data", "growth"),
+    "prediction": ("data", "growth", "sequences"),
+}
 
 #: The columns of every row a replicate returns.
 ROW_COLUMNS = ("replicate", "seed", "stage", "quantity", "estimate", "se", "lower", "upper", "truth")
 
 #: Environment variables that cap the BLAS/OpenMP threads of a worker process at one.
-SINGLE_THREAD_ENV = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                                            "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")}
+SINGLE_THREAD_ENV = {
+    name: "1"
+    for name in (
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "VECLIB_MAXIMUM_THREADS",
+        "NUMEXPR_NUM_THREADS",
+    )
+}
 
 _GROWTH = ("Kd", "F", "Kg")
 _CORRELATION_PAIRS = (("F", "Kg"), ("F", "Kd"), ("Kg", "Kd"))
@@ -49,15 +62,24 @@ def stages_to_run(selected) -> tuple[str, ...]:
 
 
 def _row(stage, quantity, estimate, se=np.nan, lower=np.nan, upper=np.nan, truth=np.nan) -> dict:
-    return {"stage": stage, "quantity": quantity, "estimate": float(estimate), "se": float(se),
-            "lower": float(lower), "upper": float(upper), "truth": float(truth)}
+    return {
+        "stage": stage,
+        "quantity": quantity,
+        "estimate": float(estimate),
+        "se": float(se),
+        "lower": float(lower),
+        "upper": float(upper),
+        "truth": float(truth),
+    }
 
 
 def data_rows(data) -> list[dict]:
     """Counts of the cohort read back from SDTM (no truth: they describe the replicate)."""
-    return [_row("data", "patients", len(data.patients)),
-            _row("data", "target lesions", int((data.lesions["kind"] == "target").sum())),
-            _row("data", "measurements", len(data.measurements))]
+    return [
+        _row("data", "patients", len(data.patients)),
+        _row("data", "target lesions", int((data.lesions["kind"] == "target").sum())),
+        _row("data", "measurements", len(data.measurements)),
+    ]
 
 
 def growth_rows(fit, estimates: pd.DataFrame, truth: pd.DataFrame | None) -> list[dict]:
@@ -79,17 +101,30 @@ def growth_rows(fit, estimates: pd.DataFrame, truth: pd.DataFrame | None) -> lis
         lower, upper = fit.population_ci[name]
         true_typical = true_targets[name].median() if true_targets is not None else np.nan
         true_omega = float(np.std(organs.model_scale(name, true_targets[name]))) if true_targets is not None else np.nan
-        rows.append(_row("growth", f"typical {name}", fit.population[name], fit.population_se[name], lower, upper,
-                         true_typical))
+        rows.append(
+            _row("growth", f"typical {name}", fit.population[name], fit.population_se[name], lower, upper, true_typical)
+        )
         omega, omega_se = fit.omega[name], fit.omega_se[name]
-        rows.append(_row("growth", f"omega {name}", omega, omega_se, omega - 1.959964 * omega_se,
-                         omega + 1.959964 * omega_se, true_omega))
+        rows.append(
+            _row(
+                "growth",
+                f"omega {name}",
+                omega,
+                omega_se,
+                omega - 1.959964 * omega_se,
+                omega + 1.959964 * omega_se,
+                true_omega,
+            )
+        )
     estimated = organs.pearson_table(organs.organ_medians(estimates), _CORRELATION_PAIRS).set_index(["x", "y"])["r"]
     true_r = pd.Series(np.nan, index=estimated.index)
     if true_targets is not None:
         true_with_organ = true_targets.drop(columns=["organ"], errors="ignore").merge(
-            estimates[["lesion_id", "organ"]], on="lesion_id")
-        true_r = organs.pearson_table(organs.organ_medians(true_with_organ), _CORRELATION_PAIRS).set_index(["x", "y"])["r"]
+            estimates[["lesion_id", "organ"]], on="lesion_id"
+        )
+        true_r = organs.pearson_table(organs.organ_medians(true_with_organ), _CORRELATION_PAIRS).set_index(["x", "y"])[
+            "r"
+        ]
     for x, y in _CORRELATION_PAIRS:
         rows.append(_row("growth", f"organ r({x},{y})", estimated[(x, y)], truth=true_r.get((x, y), np.nan)))
     return rows
@@ -113,7 +148,9 @@ def cox_rows(ctx, models: dict, tables: dict) -> tuple[list[dict], dict]:
         oracle_table = pipeline.oracle_events(ctx, endpoint)
         oracle_fit = oracle_hr = None
         if oracle_table is not None:
-            oracle_fit = ph.fit_organ_model(oracle_table, models[endpoint]["covariates"], models[endpoint]["references"])
+            oracle_fit = ph.fit_organ_model(
+                oracle_table, models[endpoint]["covariates"], models[endpoint]["references"]
+            )
             oracle_hr = ph.organ_hazard_ratios(oracle_fit, oracle_table).set_index("organ")
         hazard = summary["hazard_ratios"][endpoint].set_index("organ")
         se = fit.summary.query("term == 'organ'").set_index("level")["se(coef)"]
@@ -125,10 +162,25 @@ def cox_rows(ctx, models: dict, tables: dict) -> tuple[list[dict], dict]:
                 if organ not in oracle_hr.index or not oracle_hr.loc[organ, "estimable"]:
                     continue
                 truth = np.log(oracle_hr.loc[organ, "hr"])
-            rows.append(_row("cox", f"log HR {endpoint}: {organ}", np.log(row["hr"]), se.get(organ, np.nan),
-                             np.log(row["lower"]), np.log(row["upper"]), truth))
-        rows.append(_row("cox", f"frailty variance {endpoint}", fit.frailty_variance_,
-                         truth=oracle_fit.frailty_variance_ if oracle_fit is not None else np.nan))
+            rows.append(
+                _row(
+                    "cox",
+                    f"log HR {endpoint}: {organ}",
+                    np.log(row["hr"]),
+                    se.get(organ, np.nan),
+                    np.log(row["lower"]),
+                    np.log(row["upper"]),
+                    truth,
+                )
+            )
+        rows.append(
+            _row(
+                "cox",
+                f"frailty variance {endpoint}",
+                fit.frailty_variance_,
+                truth=oracle_fit.frailty_variance_ if oracle_fit is not None else np.nan,
+            )
+        )
     return rows, summary
 
 
@@ -145,13 +197,15 @@ def true_progression_events(ctx) -> pd.DataFrame | None:
     for path in sorted(folder.glob("*sequence*.parquet")):
         table = pd.read_parquet(path)
         if {"patient_id", "organ", "day"} <= set(table.columns):
-            return table.assign(endpoint="progression", event=True, lesion_id=table.get("lesion_id", table["organ"]),
-                                source="simulator")
+            return table.assign(
+                endpoint="progression", event=True, lesion_id=table.get("lesion_id", table["organ"]), source="simulator"
+            )
     return pipeline.oracle_events(ctx, "progression").assign(source="oracle")
 
 
-def sequence_rows(ctx, sequences, clustering, patients: pd.DataFrame, n_clusters: int, encoding: str,
-                  ties: str) -> list[dict]:
+def sequence_rows(
+    ctx, sequences, clustering, patients: pd.DataFrame, n_clusters: int, encoding: str, ties: str
+) -> list[dict]:
     """Agreement (adjusted Rand index) of the clusters with the clusters on the true progression sequences,
     over every patient (the patients who never progress form a group of their own in both)."""
     from sklearn.metrics import adjusted_rand_score
@@ -164,14 +218,18 @@ def sequence_rows(ctx, sequences, clustering, patients: pd.DataFrame, n_clusters
     true_sequences = progression_sequences(true_events, patients, ties=ties)
     true_clustering = SequenceClustering(n_clusters=n_clusters, encoding=encoding, random_state=0).fit(true_sequences)
     common = clustering.labels_.index.intersection(true_clustering.labels_.index)
-    ari = adjusted_rand_score(clustering.labels_.loc[common].astype(str), true_clustering.labels_.loc[common].astype(str))
+    ari = adjusted_rand_score(
+        clustering.labels_.loc[common].astype(str), true_clustering.labels_.loc[common].astype(str)
+    )
     progressed_estimated = sequences.patients.set_index("patient_id")["progressed"]
     progressed_true = true_sequences.patients.set_index("patient_id")["progressed"]
     agreement = float((progressed_estimated.loc[common] == progressed_true.loc[common]).mean())
     from_simulator = float(true_events["source"].eq("simulator").all())
-    return [_row("sequences", "ARI with clusters on true sequences", ari),
-            _row("sequences", "share progressing as in truth", agreement),
-            _row("sequences", "true sequences from the simulator's table", from_simulator)]
+    return [
+        _row("sequences", "ARI with clusters on true sequences", ari),
+        _row("sequences", "share progressing as in truth", agreement),
+        _row("sequences", "true sequences from the simulator's table", from_simulator),
+    ]
 
 
 def prediction_rows(result) -> list[dict]:
@@ -190,8 +248,15 @@ def _peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_replicate(replicate: int, seed: int, cohort: str = "mcrc", n_patients: int = 300,
-                  stages=STAGES, options: dict | None = None, workdir: str | None = None) -> pd.DataFrame:
+def run_replicate(
+    replicate: int,
+    seed: int,
+    cohort: str = "mcrc",
+    n_patients: int = 300,
+    stages=STAGES,
+    options: dict | None = None,
+    workdir: str | None = None,
+) -> pd.DataFrame:
     """Run the pipeline on one simulated cohort (seed ``seed``) and return its tidy rows (``ROW_COLUMNS``).
 
     ``options``: ``saem_iterations`` (K1, K2), ``n_clusters``, ``encoding``, ``ties``, ``prediction_models``,
@@ -218,9 +283,16 @@ def run_replicate(replicate: int, seed: int, cohort: str = "mcrc", n_patients: i
 
 
 #: The chapters' defaults for the options of a replicate.
-DEFAULT_OPTIONS = {"saem_iterations": (300, 100), "n_clusters": 5, "encoding": "onehot_padded", "ties": "shared",
-                   "prediction_models": ("gradient_boosting", "logistic", "majority"), "outer_folds": 5,
-                   "inner_folds": 5, "importance_repeats": 1}
+DEFAULT_OPTIONS = {
+    "saem_iterations": (300, 100),
+    "n_clusters": 5,
+    "encoding": "onehot_padded",
+    "ties": "shared",
+    "prediction_models": ("gradient_boosting", "logistic", "majority"),
+    "outer_folds": 5,
+    "inner_folds": 5,
+    "importance_repeats": 1,
+}
 
 
 def _run_stages(run, cohort, n_patients, seed, folder, options) -> list[dict]:
@@ -251,20 +323,26 @@ def _run_stages(run, cohort, n_patients, seed, folder, options) -> list[dict]:
         rows += findings.growth_findings(estimates)
         timed("events", lambda: pipeline.lesion_events(ctx, refresh=True))
     if "cox" in run:
+
         def cox():
             tables = {e: pipeline.event_table(ctx, e) for e in pipeline.ENDPOINTS}
             models = {e: pipeline.organ_model(ctx, e, refresh=True) for e in pipeline.ENDPOINTS}
             return cox_rows(ctx, models, tables)
+
         cox_stage_rows, summary = timed("cox", cox)
         rows += cox_stage_rows + findings.phenotype_findings(summary["phenotypes"])
     clustering = None
     if "sequences" in run:
+
         def sequences_stage():
             sequences, clustering = pipeline.sequence_clustering(
-                ctx, refresh=True, n_clusters=options["n_clusters"], encoding=options["encoding"], ties=options["ties"])
-            stage_rows = sequence_rows(ctx, sequences, clustering, data.patients, options["n_clusters"],
-                                       options["encoding"], options["ties"])
+                ctx, refresh=True, n_clusters=options["n_clusters"], encoding=options["encoding"], ties=options["ties"]
+            )
+            stage_rows = sequence_rows(
+                ctx, sequences, clustering, data.patients, options["n_clusters"], options["encoding"], options["ties"]
+            )
             return clustering, stage_rows + findings.sequence_findings(clustering, data.patients)
+
         clustering, stage_rows = timed("sequences", sequences_stage)
         rows += stage_rows
     if "prediction" in run:
@@ -283,6 +361,14 @@ def _evaluate_prediction(ctx, data, clustering, options):
     labels, _ = predict.progression_labels(clustering.labels_, False)
     models = list(options["prediction_models"])
     grids = predict.search_grids(models, [0.1], [2, 3], [0.1, 10.0, 1000.0])
-    return predict.evaluate_models(features, labels, models=models, grid=grids, outer_folds=options["outer_folds"],
-                                   inner_folds=options["inner_folds"], seed=ctx.seed, n_jobs=1,
-                                   importance_repeats=options["importance_repeats"])
+    return predict.evaluate_models(
+        features,
+        labels,
+        models=models,
+        grid=grids,
+        outer_folds=options["outer_folds"],
+        inner_folds=options["inner_folds"],
+        seed=ctx.seed,
+        n_jobs=1,
+        importance_repeats=options["importance_repeats"],
+    )

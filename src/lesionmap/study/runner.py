@@ -97,8 +97,10 @@ class StudyStore:
             stored = json.loads(path.read_text())
             if stored != identity:
                 changed = sorted(k for k in identity if stored.get(k) != identity[k])
-                raise StudyError(f"{self.out} holds a study of another design (differs in {', '.join(changed)}): "
-                                 "choose another --out, or the same settings to resume it")
+                raise StudyError(
+                    f"{self.out} holds a study of another design (differs in {', '.join(changed)}): "
+                    "choose another --out, or the same settings to resume it"
+                )
         else:
             path.write_text(json.dumps(identity, indent=2))
 
@@ -141,8 +143,14 @@ def embedded_client(workers: int):
     from dask.distributed import Client, LocalCluster
 
     os.environ.update(SINGLE_THREAD_ENV)  # inherited by the worker processes it spawns
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                           memory_limit=0, silence_logs=logging.ERROR)
+    cluster = LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=":0",
+        memory_limit=0,
+        silence_logs=logging.ERROR,
+    )
     return Client(cluster)
 
 
@@ -153,8 +161,16 @@ def _progress_bar(total: int, progress: bool | None):
     return tqdm(total=total, unit="replicate", desc="study", disable=not show, file=sys.stderr)
 
 
-def run_study(design: StudyDesign, out: str | Path, workers: int = 2, scheduler: str | None = None,
-              retries: int = 1, progress: bool | None = None, client=None, log=print) -> StudyResult:
+def run_study(
+    design: StudyDesign,
+    out: str | Path,
+    workers: int = 2,
+    scheduler: str | None = None,
+    retries: int = 1,
+    progress: bool | None = None,
+    client=None,
+    log=print,
+) -> StudyResult:
     """Run the replicates of ``design`` not yet in ``out`` and summarise every replicate there.
 
     ``scheduler``: the address of a running Dask scheduler (``tcp://host:port``); without it (and without a
@@ -182,9 +198,18 @@ def run_study(design: StudyDesign, out: str | Path, workers: int = 2, scheduler:
         try:
             token = uuid.uuid4().hex[:8]
             futures = {
-                client.submit(run_replicate, i, seed, design.cohort, design.n_patients, design.stages,
-                              design.options, key=f"lesionmap-replicate-{seed}-{token}", retries=retries,
-                              pure=False): (i, seed)
+                client.submit(
+                    run_replicate,
+                    i,
+                    seed,
+                    design.cohort,
+                    design.n_patients,
+                    design.stages,
+                    design.options,
+                    key=f"lesionmap-replicate-{seed}-{token}",
+                    retries=retries,
+                    pure=False,
+                ): (i, seed)
                 for i, seed in todo
             }
             bar = _progress_bar(len(todo), progress)
@@ -194,9 +219,15 @@ def run_study(design: StudyDesign, out: str | Path, workers: int = 2, scheduler:
                 try:
                     rows = future.result()
                 except (Exception, CancelledError) as error:  # the replicate's own error, after its retries
-                    new_failures.append({"replicate": i, "seed": seed, "attempts": retries + 1,
-                                         "error": f"{type(error).__name__}: {error}",
-                                         "traceback": _traceback_text(future)})
+                    new_failures.append(
+                        {
+                            "replicate": i,
+                            "seed": seed,
+                            "attempts": retries + 1,
+                            "error": f"{type(error).__name__}: {error}",
+                            "traceback": _traceback_text(future),
+                        }
+                    )
                     failed += 1
                 else:
                     store.write(seed, rows)
@@ -220,10 +251,19 @@ def run_study(design: StudyDesign, out: str | Path, workers: int = 2, scheduler:
         summary.to_csv(store.out / "summary.csv", index=False)
         findings.to_csv(store.out / "findings.csv", index=False)
     if len(failures):
-        log(f"{len(failures)} replicate(s) failed {retries + 1} times and are left out of the summary "
-            f"(seeds {', '.join(map(str, failures['seed']))}; errors in {store.failures_path})")
-    return StudyResult(rows=rows, summary=summary, findings=findings, failures=failures,
-                       computed=len(todo) - len(new_failures), skipped=skipped, out=store.out)
+        log(
+            f"{len(failures)} replicate(s) failed {retries + 1} times and are left out of the summary "
+            f"(seeds {', '.join(map(str, failures['seed']))}; errors in {store.failures_path})"
+        )
+    return StudyResult(
+        rows=rows,
+        summary=summary,
+        findings=findings,
+        failures=failures,
+        computed=len(todo) - len(new_failures),
+        skipped=skipped,
+        out=store.out,
+    )
 
 
 def _traceback_text(future) -> str:
@@ -238,7 +278,9 @@ def _traceback_text(future) -> str:
 def print_summary(result: StudyResult, log=print) -> None:
     """The final summary table and where the files are."""
     replicates = result.rows["seed"].nunique() if not result.rows.empty else 0
-    log(f"\n{replicates} replicate(s) summarised ({result.computed} computed now, {result.skipped} from "
-        f"earlier runs); files in {result.out}")
+    log(
+        f"\n{replicates} replicate(s) summarised ({result.computed} computed now, {result.skipped} from "
+        f"earlier runs); files in {result.out}"
+    )
     if not result.summary.empty:
         log(format_summary(result.summary))

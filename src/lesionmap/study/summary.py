@@ -11,8 +11,20 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-SUMMARY_COLUMNS = ("stage", "quantity", "replicates", "mean_estimate", "sd_estimate", "mean_truth", "bias",
-                   "bias_mcse", "rmse", "mean_se", "coverage", "coverage_mcse")
+SUMMARY_COLUMNS = (
+    "stage",
+    "quantity",
+    "replicates",
+    "mean_estimate",
+    "sd_estimate",
+    "mean_truth",
+    "bias",
+    "bias_mcse",
+    "rmse",
+    "mean_se",
+    "coverage",
+    "coverage_mcse",
+)
 
 
 def _summarise(rows: pd.DataFrame) -> dict:
@@ -28,7 +40,7 @@ def _summarise(rows: pd.DataFrame) -> dict:
         "mean_truth": float(rows["truth"].mean()) if rows["truth"].notna().any() else np.nan,
         "bias": float(error.mean()) if len(error) else np.nan,
         "bias_mcse": float(error.std(ddof=1) / np.sqrt(len(error))) if len(error) > 1 else np.nan,
-        "rmse": float(np.sqrt(np.mean(error ** 2))) if len(error) else np.nan,
+        "rmse": float(np.sqrt(np.mean(error**2))) if len(error) else np.nan,
         "mean_se": float(rows["se"].mean()) if rows["se"].notna().any() else np.nan,
         "coverage": coverage,
         "coverage_mcse": float(np.sqrt(coverage * (1 - coverage) / len(covered))) if len(covered) else np.nan,
@@ -41,8 +53,10 @@ def summarise(rows: pd.DataFrame) -> pd.DataFrame:
     if rows.empty:
         return pd.DataFrame(columns=list(SUMMARY_COLUMNS))
     order = rows[["stage", "quantity"]].drop_duplicates()
-    out = [{"stage": stage, "quantity": quantity, **_summarise(part)}
-           for (stage, quantity), part in rows.groupby(["stage", "quantity"], sort=False)]
+    out = [
+        {"stage": stage, "quantity": quantity, **_summarise(part)}
+        for (stage, quantity), part in rows.groupby(["stage", "quantity"], sort=False)
+    ]
     table = pd.DataFrame(out, columns=list(SUMMARY_COLUMNS))
     return order.merge(table, on=["stage", "quantity"], how="left").reset_index(drop=True)
 
@@ -51,8 +65,11 @@ def finding_shares(rows: pd.DataFrame) -> pd.DataFrame:
     """Per finding: replicates where it could be tested, and the share of those where it holds."""
     findings = rows[rows["stage"] == "findings"]
     grouped = findings.groupby("quantity", sort=False)["estimate"]
-    return pd.DataFrame({"tested": grouped.count(), "holds": grouped.sum(min_count=1),
-                         "share": grouped.mean()}).reset_index().rename(columns={"quantity": "finding"})
+    return (
+        pd.DataFrame({"tested": grouped.count(), "holds": grouped.sum(min_count=1), "share": grouped.mean()})
+        .reset_index()
+        .rename(columns={"quantity": "finding"})
+    )
 
 
 def format_summary(table: pd.DataFrame) -> str:

@@ -49,16 +49,21 @@ def parse_formula(formula: str) -> list[str]:
         raise ValueError(f"formula {formula!r}: expected terms separated by '+', e.g. 'organ + treatment'")
     for part in terms:
         if any(symbol in part for symbol in ("*", ":", "(", ")", "|")):
-            raise ValueError(f"formula {formula!r}: only main effects are supported, got term {part!r}; "
-                             "fit interactions per stratum with lesionmap.survival.fit_by")
+            raise ValueError(
+                f"formula {formula!r}: only main effects are supported, got term {part!r}; "
+                "fit interactions per stratum with lesionmap.survival.fit_by"
+            )
     if len(set(terms)) != len(terms):
         raise ValueError(f"formula {formula!r}: a term is repeated")
     return terms
 
 
 def _is_categorical(series: pd.Series) -> bool:
-    return (isinstance(series.dtype, pd.CategoricalDtype) or pd.api.types.is_object_dtype(series)
-            or pd.api.types.is_string_dtype(series))
+    return (
+        isinstance(series.dtype, pd.CategoricalDtype)
+        or pd.api.types.is_object_dtype(series)
+        or pd.api.types.is_string_dtype(series)
+    )
 
 
 def build_terms(frame: pd.DataFrame, names: list[str], references: dict | None = None) -> list[Term]:

@@ -51,14 +51,18 @@ class OrganTreatmentInteraction:
 def _arm_counts(table: pd.DataFrame, organ: str, treatment: str, treated: str, event: str) -> pd.DataFrame:
     """Per organ: lesions, and events in the treated and in the control arm."""
     arm = np.where(table[treatment] == treated, "events_treated", "events_control")
-    counts = table.assign(_arm=arm).pivot_table(index=organ, columns="_arm", values=event, aggfunc="sum",
-                                                fill_value=0)
+    counts = table.assign(_arm=arm).pivot_table(index=organ, columns="_arm", values=event, aggfunc="sum", fill_value=0)
     counts = counts.reindex(columns=["events_treated", "events_control"], fill_value=0).astype(int)
     return table.groupby(organ).size().rename("lesions").to_frame().join(counts)
 
 
-def interaction_design(table: pd.DataFrame, organ: str = "organ", treatment: str = "treatment_group",
-                       treated: str = "TAR+Chemo", event: str = "event") -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
+def interaction_design(
+    table: pd.DataFrame,
+    organ: str = "organ",
+    treatment: str = "treatment_group",
+    treated: str = "TAR+Chemo",
+    event: str = "event",
+) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
     """The rows and interaction columns of the model: (data with one ``TAR in <organ>`` column per kept organ,
     the column names, the organs left out with their counts and why).
 
@@ -92,11 +96,18 @@ def _verdict(lower: float, upper: float) -> str:
     return "no clear difference"
 
 
-def organ_treatment_interaction(table: pd.DataFrame, duration: str = "day", event: str = "event",
-                                group: str = "patient_id", organ: str = "organ", treatment: str = "treatment_group",
-                                treated: str = "TAR+Chemo", covariates: Sequence[str] = (),
-                                references: dict | None = None, model: FrailtyCox | None = None
-                                ) -> OrganTreatmentInteraction:
+def organ_treatment_interaction(
+    table: pd.DataFrame,
+    duration: str = "day",
+    event: str = "event",
+    group: str = "patient_id",
+    organ: str = "organ",
+    treatment: str = "treatment_group",
+    treated: str = "TAR+Chemo",
+    covariates: Sequence[str] = (),
+    references: dict | None = None,
+    model: FrailtyCox | None = None,
+) -> OrganTreatmentInteraction:
     """Fit the interaction model of the module text; ``covariates`` are other terms (treatment excluded).
 
     ``effects``: one row per kept organ: organ, lesions, events_treated, events_control, hr (TAR + Chemo against
@@ -114,28 +125,45 @@ def organ_treatment_interaction(table: pd.DataFrame, duration: str = "day", even
     fit = fitter.fit(data, duration, event, group, covariates=[organ, *columns, *others], references=refs)
     common_data = data.assign(**{TREATED_IN.format("every organ"): (data[treatment] == treated).astype(float)})
     common_fit = FrailtyCox(**fit.get_params()).fit(
-        common_data, duration, event, group, covariates=[organ, TREATED_IN.format("every organ"), *others],
-        references=refs)
+        common_data,
+        duration,
+        event,
+        group,
+        covariates=[organ, TREATED_IN.format("every organ"), *others],
+        references=refs,
+    )
 
     summary = fit.summary.loc[columns]
     ratios = hazard_ratio_columns(summary)
     counts = _arm_counts(data, organ, treatment, treated, event)
-    organs = [c[len(TREATED_IN.format("")):] for c in columns]
+    organs = [c[len(TREATED_IN.format("")) :] for c in columns]
     effects = counts.loc[organs].rename_axis(organ).reset_index()
     effects[["hr", "lower", "upper", "p"]] = ratios.to_numpy()
     effects["verdict"] = [_verdict(lo, up) for lo, up in zip(effects["lower"], effects["upper"], strict=True)]
     common_row = hazard_ratio_columns(common_fit.summary.loc[[TREATED_IN.format("every organ")]]).iloc[0]
     return OrganTreatmentInteraction(
-        effects=effects, excluded=excluded,
+        effects=effects,
+        excluded=excluded,
         heterogeneity=likelihood_ratio(fit, common_fit, "organ x treatment"),
-        common={k: float(common_row[k]) for k in ("hr", "lower", "upper", "p")}, fit=fit, common_fit=common_fit)
+        common={k: float(common_row[k]) for k in ("hr", "lower", "upper", "p")},
+        fit=fit,
+        common_fit=common_fit,
+    )
 
 
-def grouped_treatment_effects(table: pd.DataFrame, organ_sets: dict[str, Sequence[str]], duration: str = "day",
-                              event: str = "event", group: str = "patient_id", organ: str = "organ",
-                              treatment: str = "treatment_group", treated: str = "TAR+Chemo",
-                              covariates: Sequence[str] = (), references: dict | None = None,
-                              model: FrailtyCox | None = None) -> tuple[pd.DataFrame, dict]:
+def grouped_treatment_effects(
+    table: pd.DataFrame,
+    organ_sets: dict[str, Sequence[str]],
+    duration: str = "day",
+    event: str = "event",
+    group: str = "patient_id",
+    organ: str = "organ",
+    treatment: str = "treatment_group",
+    treated: str = "TAR+Chemo",
+    covariates: Sequence[str] = (),
+    references: dict | None = None,
+    model: FrailtyCox | None = None,
+) -> tuple[pd.DataFrame, dict]:
     """The treatment effect within each set of organs (organ main effects kept), and the first two sets compared.
 
     ``organ_sets`` maps a name to its organs; every organ of the table must be in exactly one set (use a set
@@ -165,11 +193,17 @@ def grouped_treatment_effects(table: pd.DataFrame, organ_sets: dict[str, Sequenc
     first, second = columns[:2]
     difference = fit.params_[first] - fit.params_[second]
     covariance = fit.variance_matrix_
-    se = float(np.sqrt(covariance.loc[first, first] + covariance.loc[second, second]
-                       - 2 * covariance.loc[first, second]))
+    se = float(
+        np.sqrt(covariance.loc[first, first] + covariance.loc[second, second] - 2 * covariance.loc[first, second])
+    )
     z = float(difference / se)
     half = stats.norm.ppf(0.975) * se
-    comparison = {"sets": (names[0], names[1]), "ratio": float(np.exp(difference)),
-                  "lower": float(np.exp(difference - half)), "upper": float(np.exp(difference + half)), "z": z,
-                  "p": float(2 * stats.norm.sf(abs(z)))}
+    comparison = {
+        "sets": (names[0], names[1]),
+        "ratio": float(np.exp(difference)),
+        "lower": float(np.exp(difference - half)),
+        "upper": float(np.exp(difference + half)),
+        "z": z,
+        "p": float(2 * stats.norm.sf(abs(z))),
+    }
     return rows, comparison

@@ -20,7 +20,6 @@ from scipy import linalg
 
 from lesionmap.survival.riskset import Derivatives, RiskSetAlgebra
 
-
 #: A Newton step shorter than this is the last one: the error after it is of the order of its square.
 LAST_STEP = 1e-5
 
@@ -52,15 +51,19 @@ class NewtonSystem:
         self.factor = None
         if len(penalty_w):
             try:
-                self.factor = linalg.cho_factor(self.dense - self.info_bw.T @ self.scaled, lower=False,
-                                                check_finite=False)
+                self.factor = linalg.cho_factor(
+                    self.dense - self.info_bw.T @ self.scaled, lower=False, check_finite=False
+                )
             except linalg.LinAlgError as error:
                 raise InnerFitError(f"penalized information not positive definite at variance {variance:g}") from error
 
     def approximate_solve(self, u_b: np.ndarray, u_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Solve coxme's approximate system (O dropped) through the Schur complement."""
-        x_w = (linalg.cho_solve(self.factor, u_w - self.scaled.T @ u_b, check_finite=False)
-               if self.factor is not None else np.zeros(0))
+        x_w = (
+            linalg.cho_solve(self.factor, u_w - self.scaled.T @ u_b, check_finite=False)
+            if self.factor is not None
+            else np.zeros(0)
+        )
         return u_b / self.diag - self.scaled @ x_w, x_w
 
     def product(self, p_b: np.ndarray, p_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -68,8 +71,7 @@ class NewtonSystem:
         h_b = self.diag * p_b + self.info_bw @ p_w + self.algebra.offdiagonal_product(self.curvature, p_b)
         return h_b, self.info_bw.T @ p_b + self.dense @ p_w
 
-    def solve(self, u_b: np.ndarray, u_w: np.ndarray, tol: float, relative: float | None = None,
-              max_iter: int = 100):
+    def solve(self, u_b: np.ndarray, u_w: np.ndarray, tol: float, relative: float | None = None, max_iter: int = 100):
         """x = H^-1 u by preconditioned conjugate gradients (the approximate solve is exact without sparse groups).
 
         Stops when the preconditioned residual is below ``relative`` times the solution (default: the size of
@@ -154,7 +156,7 @@ class PenalizedProblem:
 
     def _penalty_weights(self, variance: float) -> np.ndarray:
         weights = np.zeros(self.n_dense)
-        weights[:self.n_dense_groups] = 1.0 / variance
+        weights[: self.n_dense_groups] = 1.0 / variance
         return weights
 
     def _recentered(self, w: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -169,7 +171,7 @@ class PenalizedProblem:
         diag = system.diag if diag is None else diag
         logdet = float(np.sum(np.log(diag)))
         if self.n_dense_groups:
-            logdet += 2.0 * float(np.sum(np.log(np.abs(np.diag(system.factor[0])[:self.n_dense_groups]))))
+            logdet += 2.0 * float(np.sum(np.log(np.abs(np.diag(system.factor[0])[: self.n_dense_groups]))))
         return PenalizedFit(variance, w, b, loglik, ppl, logdet, system, self.n_groups, iterations, converged)
 
     def solve(self, variance: float, w: np.ndarray | None = None, b: np.ndarray | None = None) -> PenalizedFit:
@@ -224,13 +226,15 @@ class PenalizedProblem:
             return fit
         der = self.algebra.evaluate(fit.w, fit.b)
         system = NewtonSystem(self.algebra, der, self._penalty_weights(fit.variance), fit.variance)
-        return self._fit(fit.variance, fit.w, fit.b, fit.loglik_penalized, fit.loglik_partial, system,
-                         fit.iterations, fit.converged)
+        return self._fit(
+            fit.variance, fit.w, fit.b, fit.loglik_penalized, fit.loglik_partial, system, fit.iterations, fit.converged
+        )
 
     def tangent(self, fit: PenalizedFit) -> tuple[np.ndarray, np.ndarray]:
         """d(w, b) / d log(variance) at a solution: H^-1 [b / variance; w_d / variance; 0]."""
-        step_b, step_w = fit.system.solve(fit.b / fit.variance, self._penalty_weights(fit.variance) * fit.w,
-                                          self.tol, relative=1e-4)
+        step_b, step_w = fit.system.solve(
+            fit.b / fit.variance, self._penalty_weights(fit.variance) * fit.w, self.tol, relative=1e-4
+        )
         return step_w, step_b
 
 

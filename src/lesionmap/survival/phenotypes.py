@@ -38,12 +38,14 @@ def hazard_ratio_columns(summary: pd.DataFrame) -> pd.DataFrame:
     """hr, lower, upper (95% CI) and p of rows of a ``FrailtyCox.summary``, same index."""
     lower = [c for c in summary.columns if c.startswith("exp(coef) lower")][0]
     upper = [c for c in summary.columns if c.startswith("exp(coef) upper")][0]
-    return pd.DataFrame({"hr": summary["exp(coef)"], "lower": summary[lower], "upper": summary[upper],
-                         "p": summary["p"]})
+    return pd.DataFrame(
+        {"hr": summary["exp(coef)"], "lower": summary[lower], "upper": summary[upper], "p": summary["p"]}
+    )
 
 
-def organ_hazard_ratios(fit: FrailtyCox, events: pd.DataFrame, term: str = "organ",
-                        event_col: str = "event") -> pd.DataFrame:
+def organ_hazard_ratios(
+    fit: FrailtyCox, events: pd.DataFrame, term: str = "organ", event_col: str = "event"
+) -> pd.DataFrame:
     """One row per level of ``term`` (reference included, HR 1): hr, 95% CI, Wald p, lesions, events.
 
     ``events`` is the table the model was fitted to (it gives the lesion and event counts per level).
@@ -55,8 +57,10 @@ def organ_hazard_ratios(fit: FrailtyCox, events: pd.DataFrame, term: str = "orga
         raise KeyError(f"{term!r} is not a categorical term of this model; terms are {sorted(set(summary['term']))}")
     table = hazard_ratio_columns(rows).assign(**{term: rows["level"].to_numpy()}).reset_index(drop=True)
     reference = fit.references_[term]
-    table = pd.concat([pd.DataFrame({term: [reference], "hr": [1.0], "lower": [1.0], "upper": [1.0],
-                                     "p": [np.nan]}), table], ignore_index=True)
+    table = pd.concat(
+        [pd.DataFrame({term: [reference], "hr": [1.0], "lower": [1.0], "upper": [1.0], "p": [np.nan]}), table],
+        ignore_index=True,
+    )
     counts = events.groupby(term, observed=True)[event_col].agg(lesions="size", events="sum")
     table = table.join(counts, on=term)
     table["reference"] = table[term] == reference
@@ -71,13 +75,17 @@ def covariate_effects(fit: FrailtyCox, exclude: tuple[str, ...] = ("organ",)) ->
     table = hazard_ratio_columns(rows).reset_index(drop=True)
     table.insert(0, "level", rows["level"].to_numpy())
     table.insert(0, "term", rows["term"].to_numpy())
-    table.insert(2, "label", [f"{t}: {lv}" if lv is not None else f"{t} (per unit)"
-                              for t, lv in zip(table["term"], table["level"])])
+    table.insert(
+        2,
+        "label",
+        [f"{t}: {lv}" if lv is not None else f"{t} (per unit)" for t, lv in zip(table["term"], table["level"])],
+    )
     return table
 
 
-def classify_phenotypes(response: pd.DataFrame, progression: pd.DataFrame, reference: str,
-                        organ: str = "organ", threshold: float = 1.0) -> pd.DataFrame:
+def classify_phenotypes(
+    response: pd.DataFrame, progression: pd.DataFrame, reference: str, organ: str = "organ", threshold: float = 1.0
+) -> pd.DataFrame:
     """Each organ's phenotype from its response and progression hazard ratios (columns organ, hr).
 
     Rule: an organ is *high* on an endpoint when its hazard ratio against the reference organ is above
@@ -89,18 +97,24 @@ def classify_phenotypes(response: pd.DataFrame, progression: pd.DataFrame, refer
         missing = {organ, "hr"} - set(table.columns)
         if missing:
             raise KeyError(f"the {name} table lacks column(s) {sorted(missing)}")
-    merged = response[[organ, "hr"]].rename(columns={"hr": "response_hr"}).merge(
-        progression[[organ, "hr"]].rename(columns={"hr": "progression_hr"}), on=organ, how="inner")
+    merged = (
+        response[[organ, "hr"]]
+        .rename(columns={"hr": "response_hr"})
+        .merge(progression[[organ, "hr"]].rename(columns={"hr": "progression_hr"}), on=organ, how="inner")
+    )
     response_level = np.where(merged["response_hr"] > threshold, "high", "low")
     progression_level = np.where(merged["progression_hr"] > threshold, "high", "low")
     merged["phenotype"] = pd.Series(response_level) + "-" + pd.Series(progression_level)
     merged.loc[merged[organ] == reference, "phenotype"] = REFERENCE_PHENOTYPE
-    merged["description"] = merged["phenotype"].map({**PHENOTYPES, REFERENCE_PHENOTYPE: f"reference organ ({reference})"})
+    merged["description"] = merged["phenotype"].map(
+        {**PHENOTYPES, REFERENCE_PHENOTYPE: f"reference organ ({reference})"}
+    )
     return merged
 
 
-def patient_phenotype_groups(lesions: pd.DataFrame, patients: pd.DataFrame, phenotypes: pd.DataFrame,
-                             organ: str = "organ") -> pd.DataFrame:
+def patient_phenotype_groups(
+    lesions: pd.DataFrame, patients: pd.DataFrame, phenotypes: pd.DataFrame, organ: str = "organ"
+) -> pd.DataFrame:
     """The groups of Supplementary Fig. 5, from the organs of each patient's baseline lesions.
 
     Baseline lesions are the target and non-target lesions (new lesions appear later: grouping on them would
@@ -110,9 +124,13 @@ def patient_phenotype_groups(lesions: pd.DataFrame, patients: pd.DataFrame, phen
     """
     baseline = lesions[lesions["kind"] != "new"][["patient_id", organ]]
     phenotype = baseline[organ].map(phenotypes.set_index(organ)["phenotype"])
-    flags = pd.DataFrame({"patient_id": baseline["patient_id"].to_numpy(),
-                          "low_high": (phenotype == "low-high").to_numpy(),
-                          "high_low": (phenotype == "high-low").to_numpy()})
+    flags = pd.DataFrame(
+        {
+            "patient_id": baseline["patient_id"].to_numpy(),
+            "low_high": (phenotype == "low-high").to_numpy(),
+            "high_low": (phenotype == "high-low").to_numpy(),
+        }
+    )
     per_patient = flags.groupby("patient_id").agg(any_low_high=("low_high", "any"), all_high_low=("high_low", "all"))
     out = patients.merge(per_patient, left_on="patient_id", right_index=True, how="inner")
     out["low_high"] = np.where(out["any_low_high"], "low-high lesions", "no low-high lesions")
@@ -120,8 +138,9 @@ def patient_phenotype_groups(lesions: pd.DataFrame, patients: pd.DataFrame, phen
     return out.drop(columns=["any_low_high", "all_high_low"]).reset_index(drop=True)
 
 
-def oracle_event_table(table: pd.DataFrame, true_lesions: pd.DataFrame, patients: pd.DataFrame,
-                       endpoint: str) -> pd.DataFrame:
+def oracle_event_table(
+    table: pd.DataFrame, true_lesions: pd.DataFrame, patients: pd.DataFrame, endpoint: str
+) -> pd.DataFrame:
     """``table`` with each target lesion's day and event taken from the simulation's true event time.
 
     The true time (``t_response`` or ``t_progression`` of ``true_lesions``, days since the first dose) is
@@ -159,10 +178,15 @@ def event_time_agreement(derived: pd.DataFrame, oracle: pd.DataFrame) -> dict:
     both = d_event & o_event
     d_day, o_day = derived["day"].to_numpy(float)[target][both], oracle["day"].to_numpy(float)[target][both]
     rho = float(stats.spearmanr(d_day, o_day).statistic) if both.sum() > 2 else float("nan")
-    return {"target_lesions": int(target.sum()), "status_agreement": float(np.mean(d_event == o_event)),
-            "derived_events": int(d_event.sum()), "true_events": int(o_event.sum()), "both_events": int(both.sum()),
-            "median_abs_difference_days": float(np.median(np.abs(d_day - o_day))) if both.any() else float("nan"),
-            "spearman_days": rho}
+    return {
+        "target_lesions": int(target.sum()),
+        "status_agreement": float(np.mean(d_event == o_event)),
+        "derived_events": int(d_event.sum()),
+        "true_events": int(o_event.sum()),
+        "both_events": int(both.sum()),
+        "median_abs_difference_days": float(np.median(np.abs(d_day - o_day))) if both.any() else float("nan"),
+        "spearman_days": rho,
+    }
 
 
 def compare_hazard_ratios(estimated: pd.DataFrame, oracle: pd.DataFrame, organ: str = "organ") -> pd.DataFrame:
@@ -173,12 +197,19 @@ def compare_hazard_ratios(estimated: pd.DataFrame, oracle: pd.DataFrame, organ: 
     right = oracle[~oracle["reference"]].set_index(organ)[keep]
     table = left.add_prefix("estimated_").join(right.add_prefix("oracle_"), how="inner").reset_index()
     table["ratio"] = table["estimated_hr"] / table["oracle_hr"]
-    table["oracle_in_ci"] = (table["oracle_hr"] >= table["estimated_lower"]) & (table["oracle_hr"] <= table["estimated_upper"])
+    table["oracle_in_ci"] = (table["oracle_hr"] >= table["estimated_lower"]) & (
+        table["oracle_hr"] <= table["estimated_upper"]
+    )
     return table
 
 
-def fit_organ_model(table: pd.DataFrame, covariates: list[str], references: dict, strata: str | None = None,
-                    model: FrailtyCox | None = None) -> FrailtyCox:
+def fit_organ_model(
+    table: pd.DataFrame,
+    covariates: list[str],
+    references: dict,
+    strata: str | None = None,
+    model: FrailtyCox | None = None,
+) -> FrailtyCox:
     """The frailty Cox model organ + ``covariates`` (patient random effect), e.g. refitted to oracle events."""
     terms = ["organ", *covariates]
     refs = {name: ref for name, ref in references.items() if name in terms}
@@ -231,8 +262,9 @@ def kind_composition(table: pd.DataFrame, organ: str = "organ") -> pd.DataFrame:
     return out.rename(columns={"index": organ})
 
 
-def numbers_at_risk(frame: pd.DataFrame, duration: str, event: str, group: str,
-                    times: list[float] | np.ndarray) -> pd.DataFrame:
+def numbers_at_risk(
+    frame: pd.DataFrame, duration: str, event: str, group: str, times: list[float] | np.ndarray
+) -> pd.DataFrame:
     """The risk table under a Kaplan-Meier plot: per group and time, patients still at risk and events so far.
 
     Columns: group, day, at risk (duration >= day), events (event observed at or before day). Every group of
@@ -244,6 +276,12 @@ def numbers_at_risk(frame: pd.DataFrame, duration: str, event: str, group: str,
         days = part[duration].to_numpy(float)
         observed = part[event].astype(bool).to_numpy()
         for day in times:
-            rows.append({"group": level, "day": float(day), "at risk": int((days >= day).sum()),
-                         "events": int((observed & (days <= day)).sum())})
+            rows.append(
+                {
+                    "group": level,
+                    "day": float(day),
+                    "at risk": int((days >= day).sum()),
+                    "events": int((observed & (days <= day)).sum()),
+                }
+            )
     return pd.DataFrame(rows, columns=["group", "day", "at risk", "events"])

@@ -19,13 +19,37 @@ _LESION_TERMS = ["organ", "treatment", "line", "age_z"]
 
 #: (label, reference JSON, data CSV, duration, event, group, covariates, FrailtyCox options)
 REFERENCE_FITS = (
-    ("kidney (38 patients, dense block)", "coxme_kidney.json", "kidney.csv", "time", "status", "id",
-     ["age", "sex"], {}),
-    ("lung (18 institutions, dense block)", "coxme_lung.json", "lung.csv", "time", "status", "inst",
-     ["ph.ecog", "age"], {}),
+    (
+        "kidney (38 patients, dense block)",
+        "coxme_kidney.json",
+        "kidney.csv",
+        "time",
+        "status",
+        "id",
+        ["age", "sex"],
+        {},
+    ),
+    (
+        "lung (18 institutions, dense block)",
+        "coxme_lung.json",
+        "lung.csv",
+        "time",
+        "status",
+        "inst",
+        ["ph.ecog", "age"],
+        {},
+    ),
     ("cox_1000, Efron", "coxme_1000.json", "cox_1000.csv", "time", "event", "patient_id", _LESION_TERMS, {}),
-    ("cox_1000, Breslow", "coxme_breslow_1000.json", "cox_1000.csv", "time", "event", "patient_id", _LESION_TERMS,
-     {"ties": "breslow"}),
+    (
+        "cox_1000, Breslow",
+        "coxme_breslow_1000.json",
+        "cox_1000.csv",
+        "time",
+        "event",
+        "patient_id",
+        _LESION_TERMS,
+        {"ties": "breslow"},
+    ),
     ("cox_5000, Efron", "coxme_5000.json", "cox_5000.csv", "time", "event", "patient_id", _LESION_TERMS, {}),
 )
 
@@ -58,17 +82,19 @@ def compare_with_coxme(folder: str | Path) -> pd.DataFrame:
         fit = FrailtyCox(**options).fit(data, duration, event, group, covariates=covariates, references=references)
         coef = pd.Series({_our_name(k): v for k, v in ref["coef"].items()})
         se = pd.Series({_our_name(k): v for k, v in ref["se"].items()})
-        rows.append({
-            "data": label,
-            "rows": fit.n_obs_,
-            "groups": fit.n_groups_,
-            "variance coxme": ref["frailty_variance"],
-            "variance lesionmap": fit.frailty_variance_,
-            "variance rel. diff": abs(fit.frailty_variance_ / ref["frailty_variance"] - 1),
-            "coef |diff|": float(np.max(np.abs(fit.params_[coef.index] - coef))),
-            "SE rel. diff": float(np.max(np.abs(fit.standard_errors_[se.index] / se - 1))),
-            "loglik coxme": ref["loglik_integrated"],
-            "loglik lesionmap": fit.loglik_integrated_,
-            "loglik |diff|": abs(fit.loglik_integrated_ - ref["loglik_integrated"]),
-        })
+        rows.append(
+            {
+                "data": label,
+                "rows": fit.n_obs_,
+                "groups": fit.n_groups_,
+                "variance coxme": ref["frailty_variance"],
+                "variance lesionmap": fit.frailty_variance_,
+                "variance rel. diff": abs(fit.frailty_variance_ / ref["frailty_variance"] - 1),
+                "coef |diff|": float(np.max(np.abs(fit.params_[coef.index] - coef))),
+                "SE rel. diff": float(np.max(np.abs(fit.standard_errors_[se.index] / se - 1))),
+                "loglik coxme": ref["loglik_integrated"],
+                "loglik lesionmap": fit.loglik_integrated_,
+                "loglik |diff|": abs(fit.loglik_integrated_ - ref["loglik_integrated"]),
+            }
+        )
     return pd.DataFrame(rows)

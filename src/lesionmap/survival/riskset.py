@@ -197,8 +197,7 @@ class RiskSetAlgebra:
         """Per event time: sums over Efron's ties of 1/den^2, c/den^2 and c^2/den^2."""
         c, first = self.tie_fraction, self.ev_k_first
         inv2 = inv * inv
-        return (np.add.reduceat(inv2, first), np.add.reduceat(c * inv2, first),
-                np.add.reduceat(c * c * inv2, first))
+        return (np.add.reduceat(inv2, first), np.add.reduceat(c * inv2, first), np.add.reduceat(c * c * inv2, first))
 
     def _sparse_values(self, values: np.ndarray) -> np.ndarray:
         return values if self._all_sparse else values[self.sparse_rows]
@@ -214,8 +213,9 @@ class RiskSetAlgebra:
         cell_e = np.bincount(self._cell_events_sparse, r[ev], minlength=self.n_cells)[self.event_cells]
         ek = self.event_cell_k
         tie_terms = cell_e * (cell_e * c2[ek] - 2.0 * suffix[self.event_cells] * c1[ek])
-        rank_one = (np.bincount(self.cell_group, quadratic, minlength=self.n_sparse)
-                    + np.bincount(self._event_cell_group, tie_terms, minlength=self.n_sparse))
+        rank_one = np.bincount(self.cell_group, quadratic, minlength=self.n_sparse) + np.bincount(
+            self._event_cell_group, tie_terms, minlength=self.n_sparse
+        )
         expected_groups = np.bincount(self._gs_sparse, self._sparse_values(expected), minlength=self.n_sparse)
         return expected_groups - rank_one, rank_one
 
@@ -231,8 +231,11 @@ class RiskSetAlgebra:
         r, r_events, expected = part["r"], part["r_events"], part["expected"]
         residual = self.status - expected
         score_w = self.Wt @ residual
-        score_b = (np.bincount(self._gs_sparse, self._sparse_values(residual), minlength=self.n_sparse)
-                   if self.n_sparse else np.zeros(0))
+        score_b = (
+            np.bincount(self._gs_sparse, self._sparse_values(residual), minlength=self.n_sparse)
+            if self.n_sparse
+            else np.zeros(0)
+        )
         out = Derivatives(part["loglik"], score_w, score_b)
         if not second:
             return out
@@ -258,8 +261,9 @@ class RiskSetAlgebra:
         if self._stratified:
             info_bw += sparse.csr_array((r_rows, self._group_klo, ptr), shape=(G, K + 1)) @ f0
         events = self._group_events
-        info_bw -= (sparse.csr_array((r[events], self._group_event_k, self._group_event_ptr), shape=(G, K))
-                    @ (c2[:, None] * e1 - c1[:, None] * s1))
+        info_bw -= sparse.csr_array((r[events], self._group_event_k, self._group_event_ptr), shape=(G, K)) @ (
+            c2[:, None] * e1 - c1[:, None] * s1
+        )
         out.info_bw = info_bw
         out.info_bb_diag, rank_one = self._group_diagonal(r, expected, c0, c1, c2)
         ev = self.sparse_event_rows
@@ -280,7 +284,7 @@ class RiskSetAlgebra:
         tied = np.add.reduceat(weighted[self.ev_rows], self.ev_k_first)
         spread = self._cumulative_at_rows(at_risk * c0 - tied * c1, self.sparse_rows)
         tie_f = at_risk * c1 - tied * c2
-        full = (np.bincount(self._gs_sparse, r_sparse * spread, minlength=self.n_sparse)
-                - np.bincount(self._gs_events_sparse, r_events * tie_f[self._k_events_sparse],
-                              minlength=self.n_sparse))
+        full = np.bincount(self._gs_sparse, r_sparse * spread, minlength=self.n_sparse) - np.bincount(
+            self._gs_events_sparse, r_events * tie_f[self._k_events_sparse], minlength=self.n_sparse
+        )
         return rank_one * v - full

@@ -22,17 +22,77 @@ import pandas as pd
 from lesionmap.survival.design import build_terms, design_matrix
 
 #: Organ categories of the book (``data/cohorts/mcrc.yaml``), reference first.
-ORGANS = ("abdomen", "liver", "lung", "regional LN", "distal LN", "peritoneum", "spleen", "bone", "brain/CNS",
-          "GI tract", "GR", "skin", "kidney", "soft tissue", "adrenal", "pancreas", "pleura", "other")
+ORGANS = (
+    "abdomen",
+    "liver",
+    "lung",
+    "regional LN",
+    "distal LN",
+    "peritoneum",
+    "spleen",
+    "bone",
+    "brain/CNS",
+    "GI tract",
+    "GR",
+    "skin",
+    "kidney",
+    "soft tissue",
+    "adrenal",
+    "pancreas",
+    "pleura",
+    "other",
+)
 #: Share of lesions per organ (ASSUMED; liver, lung and lymph nodes most frequent, as in the paper's Fig. 1b).
-ORGAN_SHARES = (0.05, 0.33, 0.20, 0.09, 0.07, 0.05, 0.01, 0.025, 0.008, 0.02, 0.01, 0.01, 0.01,
-                0.02, 0.02, 0.01, 0.03, 0.027)
+ORGAN_SHARES = (
+    0.05,
+    0.33,
+    0.20,
+    0.09,
+    0.07,
+    0.05,
+    0.01,
+    0.025,
+    0.008,
+    0.02,
+    0.01,
+    0.01,
+    0.01,
+    0.02,
+    0.02,
+    0.01,
+    0.03,
+    0.027,
+)
 #: Log hazard ratios of progression against abdomen (ASSUMED, shaped like the paper's Fig. 3b).
-ORGAN_LOG_HR = (0.0, 0.45, -0.25, -0.55, -0.45, 0.05, 0.10, 0.20, 0.70, -0.65, 0.60, -0.20, 0.15,
-                0.0, 0.20, 0.30, -0.10, 0.05)
+ORGAN_LOG_HR = (
+    0.0,
+    0.45,
+    -0.25,
+    -0.55,
+    -0.45,
+    0.05,
+    0.10,
+    0.20,
+    0.70,
+    -0.65,
+    0.60,
+    -0.20,
+    0.15,
+    0.0,
+    0.20,
+    0.30,
+    -0.10,
+    0.05,
+)
 #: Patient covariate log hazard ratios (ASSUMED); sex and bmi_z have no effect.
-COVARIATE_LOG_HR = {"treatment_group[TAR+Chemo]": -0.40, "line": 0.25, "prior_surgery": -0.20, "age_z": 0.10,
-                    "sex[M]": 0.0, "bmi_z": 0.0}
+COVARIATE_LOG_HR = {
+    "treatment_group[TAR+Chemo]": -0.40,
+    "line": 0.25,
+    "prior_surgery": -0.20,
+    "age_z": 0.10,
+    "sex[M]": 0.0,
+    "bmi_z": 0.0,
+}
 #: Columns of the simulated frame that are model terms, and the reference levels of the categorical ones.
 TERMS = ("organ", "treatment_group", "line", "prior_surgery", "age_z", "sex", "bmi_z")
 REFERENCES = {"organ": "abdomen", "treatment_group": "Chemo alone", "sex": "F"}
@@ -49,10 +109,17 @@ class FrailtyTruth:
     references: dict
 
 
-def simulate_frailty_cox(n_patients: int = 4308, lesions_per_patient: float = 9.43, variance: float = 0.4,
-                         shape: float = 1.2, scale: float = 400.0, censor_days: tuple[float, float] = (60.0, 900.0),
-                         organ_log_hr: dict | None = None, covariate_log_hr: dict | None = None,
-                         seed: int | np.random.Generator = 0) -> tuple[pd.DataFrame, FrailtyTruth]:
+def simulate_frailty_cox(
+    n_patients: int = 4308,
+    lesions_per_patient: float = 9.43,
+    variance: float = 0.4,
+    shape: float = 1.2,
+    scale: float = 400.0,
+    censor_days: tuple[float, float] = (60.0, 900.0),
+    organ_log_hr: dict | None = None,
+    covariate_log_hr: dict | None = None,
+    seed: int | np.random.Generator = 0,
+) -> tuple[pd.DataFrame, FrailtyTruth]:
     """Simulate one lesion per row: patient_id, lesion_id, organ, patient covariates, day, event.
 
     ``lesions_per_patient`` is the mean (one lesion plus a Poisson number more); ``organ_log_hr`` maps organ ->
@@ -71,15 +138,17 @@ def simulate_frailty_cox(n_patients: int = 4308, lesions_per_patient: float = 9.
     if unknown:
         raise ValueError(f"unknown covariate(s) {sorted(unknown)}; covariates are {list(COVARIATE_LOG_HR)}")
 
-    patients = pd.DataFrame({
-        "patient_id": "P" + pd.Series(np.arange(1, n_patients + 1)).astype(str).str.zfill(5),
-        "treatment_group": np.where(rng.random(n_patients) < 0.5, "TAR+Chemo", "Chemo alone"),
-        "line": np.where(rng.random(n_patients) < 0.3, 2, 1),
-        "prior_surgery": (rng.random(n_patients) < 0.6).astype(int),
-        "age_z": np.round(rng.standard_normal(n_patients), 4),
-        "sex": np.where(rng.random(n_patients) < 0.6, "M", "F"),
-        "bmi_z": np.round(rng.standard_normal(n_patients), 4),
-    })
+    patients = pd.DataFrame(
+        {
+            "patient_id": "P" + pd.Series(np.arange(1, n_patients + 1)).astype(str).str.zfill(5),
+            "treatment_group": np.where(rng.random(n_patients) < 0.5, "TAR+Chemo", "Chemo alone"),
+            "line": np.where(rng.random(n_patients) < 0.3, 2, 1),
+            "prior_surgery": (rng.random(n_patients) < 0.6).astype(int),
+            "age_z": np.round(rng.standard_normal(n_patients), 4),
+            "sex": np.where(rng.random(n_patients) < 0.6, "M", "F"),
+            "bmi_z": np.round(rng.standard_normal(n_patients), 4),
+        }
+    )
     frailty = rng.normal(0.0, np.sqrt(variance), n_patients)
     last_day = rng.uniform(*censor_days, n_patients)
     counts = 1 + rng.poisson(max(lesions_per_patient - 1.0, 0.0), n_patients)
@@ -92,8 +161,13 @@ def simulate_frailty_cox(n_patients: int = 4308, lesions_per_patient: float = 9.
     lesions.insert(1, "lesion_id", lesions["patient_id"] + "/L" + ranks)
     lesions.insert(2, "organ", np.asarray(ORGANS, dtype=object)[organ_index])
 
-    log_hr = pd.Series({**{f"organ[{name}]": organ_effects.get(name, 0.0) for name in ORGANS[1:]},
-                        **{name: covariate_effects[name] for name in COVARIATE_LOG_HR}}, name="log_hr")
+    log_hr = pd.Series(
+        {
+            **{f"organ[{name}]": organ_effects.get(name, 0.0) for name in ORGANS[1:]},
+            **{name: covariate_effects[name] for name in COVARIATE_LOG_HR},
+        },
+        name="log_hr",
+    )
     terms = build_terms(lesions, list(TERMS), REFERENCES)
     columns = [column for term in terms for column in term.columns]
     linear_predictor = design_matrix(lesions, terms) @ log_hr[columns].to_numpy() + frailty[owner]

@@ -95,3 +95,16 @@ def test_pickled_cache_is_recomputed_for_another_version(tmp_path, monkeypatch):
     assert cache.pickled(path, False, compute) == 2, "another version: recomputed"
     path.write_bytes(pickle.dumps(41))
     assert cache.pickled(path, False, compute) == 3, "an unstamped pickle is recomputed"
+
+
+def test_text_columns_get_a_readable_minimum_width_short_codes_none():
+    import pandas as pd
+
+    from lesionmap.book import text_column_widths
+
+    frame = pd.DataFrame(
+        {"sentence": ["x" * 40] * 3, "pair": ["1,425 vs 1,228"] * 3, "code": ["ok"] * 3, "n": [1, 2, 3]}
+    )
+    widths = text_column_widths(frame)
+    assert set(widths) == {0, 1}
+    assert widths[0] > widths[1] >= 6.0

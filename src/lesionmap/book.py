@@ -238,6 +238,8 @@ def save_results(ctx: Context, chapter: str, results: dict) -> Path:
 
 #: Text columns whose typical entry is longer than this (characters) get a wider minimum width in the HTML.
 LONG_TEXT_CHARS = 16
+#: Text columns typically longer than this get a small minimum width (a dozen characters a line).
+SHORT_TEXT_CHARS = 10
 
 
 def text_column_widths(frame: pd.DataFrame) -> dict[int, float]:
@@ -251,6 +253,9 @@ def text_column_widths(frame: pd.DataFrame) -> dict[int, float]:
         typical = values.dropna().astype(str).str.len().quantile(0.75) if values.notna().any() else 0
         if typical > LONG_TEXT_CHARS:
             widths[position] = float(min(20.0, max(8.0, 0.5 * typical)))
+        elif typical > SHORT_TEXT_CHARS:
+            # a few words ("1,425 vs 1,228"): enough room for a dozen characters a line beside long columns
+            widths[position] = float(min(8.0, max(6.0, 0.5 * typical)))
     return widths
 
 

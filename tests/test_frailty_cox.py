@@ -119,6 +119,19 @@ def test_brent_search_reaches_the_maximum_coxme_stops_near(kidney, lesions_1000)
     assert_matches(fit_lesions(lesions_1000, search="brent"), reference("coxme_1000.json"))
 
 
+@pytest.mark.parametrize("start_variance", [1e-3, 0.2, 5.0])
+def test_warm_started_brent_search_finds_the_same_maximum_in_fewer_fits(lesions_1000, start_variance):
+    """A start far from the maximum only widens the bracket; a start near it saves inner fits."""
+    grid = fit_lesions(lesions_1000, search="brent")
+    warm = fit_lesions(lesions_1000, search="brent", start_variance=start_variance)
+    np.testing.assert_allclose(warm.frailty_variance_, grid.frailty_variance_, rtol=1e-3)
+    np.testing.assert_allclose(warm.loglik_integrated_, grid.loglik_integrated_, rtol=0, atol=1e-6)
+    near = fit_lesions(lesions_1000, search="brent", start_variance=grid.frailty_variance_ * 1.1)
+    assert near.evaluations_ < grid.evaluations_
+    with pytest.raises(ValueError, match="start_variance"):
+        fit_lesions(lesions_1000, search="brent", start_variance=0.0)
+
+
 def test_tiny_variance_is_the_cox_model_of_lifelines(lesions_1000):
     """With the variance near zero the model is a stratified Cox model: lifelines (Efron ties) is the reference."""
     data = lesions_1000.assign(arm=np.where(lesions_1000["treatment"] == 1, "a", "b"))

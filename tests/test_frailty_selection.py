@@ -31,9 +31,15 @@ def test_each_candidate_is_tested_against_the_base_model(lesions, each):
     assert each.kept == ["organ"] + [c for c in CANDIDATES if table.loc[c, "p"] < 0.05]
     assert table.loc[["treatment_group", "line", "age_z"], "p"].max() < 1e-3
     # the statistic is twice the gain in integrated log-likelihood of two separate fits on the same rows
-    full = FrailtyCox().fit(lesions, "day", "event", "patient_id", covariates=["organ", "line"], references=REFERENCES)
-    base = FrailtyCox().fit(lesions, "day", "event", "patient_id", covariates=["organ"], references=REFERENCES)
-    np.testing.assert_allclose(table.loc["line", "chi2"], 2 * (full.loglik_integrated_ - base.loglik_integrated_))
+    full = FrailtyCox(search="brent").fit(
+        lesions, "day", "event", "patient_id", covariates=["organ", "line"], references=REFERENCES
+    )
+    base = FrailtyCox(search="brent").fit(
+        lesions, "day", "event", "patient_id", covariates=["organ"], references=REFERENCES
+    )
+    np.testing.assert_allclose(
+        table.loc["line", "chi2"], 2 * (full.loglik_integrated_ - base.loglik_integrated_), rtol=1e-4
+    )
     # a candidate with missing values is tested on the rows where it is recorded
     assert table.loc["bmi_z", "n"] == lesions["bmi_z"].notna().sum() < table.loc["line", "n"] == len(lesions)
     assert table.loc["bmi_z", "loglik_reduced"] != table.loc["line", "loglik_reduced"]

@@ -56,6 +56,8 @@ class FrailtyCox:
     tol : convergence of the inner Newton-Raphson (largest coefficient step).
     max_iter : inner Newton-Raphson iterations at most.
     variance_tol : tolerance of Brent's search on log(variance).
+    start_variance : where Brent's search starts (its first bracket is around it; see
+        ``lesionmap.survival.search.brent_search``), e.g. the variance of a nested model; coxme's grid when None.
     """
 
     def __init__(
@@ -68,6 +70,7 @@ class FrailtyCox:
         tol: float = 1e-9,
         max_iter: int = 50,
         variance_tol: float = 1e-6,
+        start_variance: float | None = None,
     ):
         self.ties = ties
         self.variance = variance
@@ -77,12 +80,23 @@ class FrailtyCox:
         self.tol = tol
         self.max_iter = max_iter
         self.variance_tol = variance_tol
+        self.start_variance = start_variance
 
     def get_params(self) -> dict:
         """Constructor parameters (scikit-learn's contract); refits for likelihood-ratio tests reuse them."""
         return {
             name: getattr(self, name)
-            for name in ("ties", "variance", "search", "alpha", "sparse_rule", "tol", "max_iter", "variance_tol")
+            for name in (
+                "ties",
+                "variance",
+                "search",
+                "alpha",
+                "sparse_rule",
+                "tol",
+                "max_iter",
+                "variance_tol",
+                "start_variance",
+            )
         }
 
     def __repr__(self) -> str:
@@ -148,6 +162,8 @@ class FrailtyCox:
             raise ValueError(f"search must be one of {SEARCHES}, got {self.search!r}")
         if self.variance is not None and not self.variance > 0:
             raise ValueError(f"a fixed variance must be > 0, got {self.variance}")
+        if self.start_variance is not None and not self.start_variance > 0:
+            raise ValueError(f"start_variance must be > 0, got {self.start_variance}")
 
     def _estimate(self, problem: PenalizedProblem, prepared: _PreparedData):
         """The penalized fit at the fixed or estimated variance, and the number of variances solved.
@@ -177,7 +193,8 @@ class FrailtyCox:
         if self.search == "coxme":
             chosen = coxme_search(profile.integrated, cox.loglik_partial)
         else:
-            chosen = brent_search(profile.integrated, self.variance_tol)
+            start = np.log(self.start_variance) if self.start_variance else None
+            chosen = brent_search(profile.integrated, self.variance_tol, start)
         return profile.fit_at(chosen), profile.evaluations
 
     def _store(self, prepared, blocks, final, inverse, trace_groups, null_loglik, evaluations) -> None:

@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 START_VARIANCES = (0.02**2, 0.1**2, 0.4**2, 0.8**2)
 #: coxme keeps log(variance) within +-36.
 COXME_LOG_VARIANCE_LIMIT = 36.0
+#: Half-width, on log(variance), of the first bracket of a warm-started Brent search.
+WARM_BRACKET = 0.25
 #: Brent's search stays within these variances.
 BRENT_LOG_VARIANCE_BOUNDS = (float(np.log(1e-8)), float(np.log(100.0)))
 
@@ -141,21 +143,30 @@ def coxme_search(integrated: Callable[[float], float], loglik_cox: float) -> flo
     return result
 
 
-def brent_search(integrated: Callable[[float], float], tol: float = 1e-6) -> float:
-    """log(variance) maximising L_int: bracket from coxme's grid (extended if needed), then Brent's method."""
+def brent_search(integrated: Callable[[float], float], tol: float = 1e-6, start: float | None = None) -> float:
+    """log(variance) maximising L_int: bracket from coxme's grid (extended if needed), then Brent's method.
+
+    With ``start`` (a log variance, e.g. that of a nested model just fitted) the bracket is
+    ``start`` +- ``WARM_BRACKET`` instead of the grid, extended the same way: a warm start where the maximum is
+    known to lie near, which takes about half the evaluations of the grid.
+    """
     with logs.progress(desc="variance search (Brent)", unit="fit") as bar:
-        result = _brent_search(_counted(integrated, bar), tol)
+        result = _brent_search(_counted(integrated, bar), tol, start)
         log.debug("Brent search: variance %.4g after %d evaluations", np.exp(result), bar.n)
     return result
 
 
-def _brent_search(integrated: Callable[[float], float], tol: float) -> float:
+def _brent_search(integrated: Callable[[float], float], tol: float, start: float | None = None) -> float:
     low, high = BRENT_LOG_VARIANCE_BOUNDS
 
     def objective(x: float) -> float:
         return -integrated(float(np.clip(x, low, high)))
 
-    grid = list(np.log(START_VARIANCES))
+    if start is None or not np.isfinite(start):
+        grid = list(np.log(START_VARIANCES))
+    else:
+        centre = float(np.clip(start, low + WARM_BRACKET, high - WARM_BRACKET))
+        grid = [centre - WARM_BRACKET, centre, centre + WARM_BRACKET]
     values = [objective(x) for x in grid]
     best = int(np.argmin(values))
     while best == len(grid) - 1 and grid[-1] < high:

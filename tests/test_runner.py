@@ -1,6 +1,8 @@
 """The book runner's scheduling, parameters, kernel environment and time table (no chapter is executed)."""
 
 import ast
+import threading
+import time
 
 import pytest
 
@@ -9,11 +11,16 @@ from lesionmap import logs
 from lesionmap.config import NOTEBOOK_ENV
 from lesionmap.runner import (
     TEACHING_PARAMETERS,
+    BuildError,
     BuildOptions,
     chapter_notebooks,
+    _cores,
+    _jobs,
     kernel_environment,
+    kernel_threads,
     kernel_manager_class,
     notebook_parameters,
+    run_in_order,
     schedule,
     timing_table,
 )
@@ -21,14 +28,59 @@ from lesionmap.runner import (
 
 def test_standalone_appendices_run_beside_the_chain_and_the_build_record_last():
     chapters = chapter_notebooks(ROOT)
-    groups, closing = schedule(chapters)
-    chain = groups[0]
-    assert chain == [doc for doc in chapters if doc.startswith("book/chapters/")]
+    prerequisites, closing = schedule(chapters)
+    chain = [doc for doc in chapters if doc.startswith("book/chapters/")]
+    assert list(prerequisites)[: len(chain)] == chain  # the chain first: it starts first when cores are free
     for standalone in ("real_data", "validation", "recovery"):
-        assert [f"book/appendix/{standalone}"] in groups
+        assert prerequisites[f"book/appendix/{standalone}"] == []
     assert closing == ["book/appendix/ledger", "book/appendix/reproducibility"]
-    scheduled = [doc for group in groups for doc in group] + closing
+    scheduled = list(prerequisites) + closing
     assert sorted(scheduled) == sorted(chapters) and len(scheduled) == len(set(scheduled))
+    # Chapters 3 and 4 both read Chapter 2's stages only; 5 reads both; 6 reads 4
+    assert prerequisites["book/chapters/03_phenotypes"] == prerequisites["book/chapters/04_sequences"]
+    assert set(prerequisites["book/chapters/05_treatment"]) == {
+        "book/chapters/03_phenotypes",
+        "book/chapters/04_sequences",
+    }
+    assert prerequisites["book/chapters/06_prediction"] == ["book/chapters/04_sequences"]
+    # a subset build drops what it does not run; an unknown chain chapter waits for every chain chapter before it
+    subset, _ = schedule(["book/chapters/01_data", "book/chapters/04_sequences", "book/chapters/07_new"])
+    assert subset == {
+        "book/chapters/01_data": [],
+        "book/chapters/04_sequences": [],
+        "book/chapters/07_new": ["book/chapters/01_data", "book/chapters/04_sequences"],
+    }
+
+
+def test_chapters_start_only_after_their_prerequisites_and_side_by_side_otherwise():
+    prerequisites = {"a": [], "b": ["a"], "c": ["a"], "d": ["b", "c"], "side": []}
+    events, lock = [], threading.Lock()
+    running, most = set(), [0]
+
+    def run(doc):
+        with lock:
+            events.append(("start", doc))
+            running.add(doc)
+            most[0] = max(most[0], len(running))
+        time.sleep(0.05)
+        with lock:
+            running.discard(doc)
+            events.append(("end", doc))
+
+    run_in_order(prerequisites, run, jobs=2)
+    position = {event: i for i, event in enumerate(events)}
+    for doc, needs in prerequisites.items():
+        for need in needs:
+            assert position[("end", need)] < position[("start", doc)]
+    assert most[0] == 2 and events[0] == ("start", "a")
+    with pytest.raises(BuildError, match="wait for each other"):
+        run_in_order({"x": ["y"], "y": ["x"]}, run, jobs=2)
+
+    def fail(doc):
+        raise RuntimeError(f"{doc} failed")
+
+    with pytest.raises(RuntimeError, match="a failed"):
+        run_in_order({"a": [], "b": ["a"]}, fail, jobs=2)
 
 
 def test_teaching_profile_sets_only_parameters_the_chapters_take():
@@ -58,6 +110,10 @@ def test_kernels_get_the_run_key_and_quiet_progress_over_ipc():
     env = kernel_environment(options)
     assert env[NOTEBOOK_ENV] == "1" and env["LESIONMAP_RUN_KEY"] == options.run_key
     assert options.run_key.startswith("mcrc-n300-s7-p")
+    # chapters running side by side share the cores: one chapter at a time gets them all
+    assert env["OMP_NUM_THREADS"] == str(kernel_threads(options)) == str(max(1, _cores() // _jobs(options)))
+    alone = kernel_environment(BuildOptions(n_patients=300, jobs=1))
+    assert int(alone["OPENBLAS_NUM_THREADS"]) == _cores()
     manager = kernel_manager_class(options)()
     assert manager.transport == "ipc" and manager.ip.startswith("/")
     assert manager.kernel_env == env and manager.kernel_cwd == str(options.root)

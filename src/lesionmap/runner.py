@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,6 +54,18 @@ _STAGED_FILES = ("_config.yml", "_toc.yml", "book/references.bib")
 #: Chapters that read only their own data (no stage of the main chain): they run beside the chain.
 STANDALONE_CHAPTERS = ("real_data", "validation", "recovery")
 
+#: The chapters each chain chapter reads the stages of (``lesionmap.pipeline``): a chapter starts once these are
+#: done, so chapters that do not depend on each other run at the same time (Chapters 3 and 4, then 5 and 6).
+#: A chain chapter not listed here waits for every chain chapter before it.
+CHAPTER_PREREQUISITES = {
+    "01_data": (),
+    "02_growth": ("01_data",),
+    "03_phenotypes": ("02_growth",),
+    "04_sequences": ("02_growth",),
+    "05_treatment": ("03_phenotypes", "04_sequences"),
+    "06_prediction": ("04_sequences",),
+}
+
 #: Chapters that report on the whole build (the findings ledger, timings, parameters): they run after every other
 #: chapter, in this order.
 CLOSING_CHAPTERS = ("ledger", "reproducibility")
@@ -61,13 +73,14 @@ CLOSING_CHAPTERS = ("ledger", "reproducibility")
 #: Parameters of the teaching profile (``n_patients`` between 1 and ``TEACHING_MAX_PATIENTS``), by chapter, so that
 #: a class gets the whole book in about a minute: half of saemix's SAEM iterations (enough for a few hundred
 #: patients; the real-data appendix fits its fixed 1,472 patients), fewer simulated replicates, k up to 8,
-#: fewer resamples. The chapters glue every one of these values into their prose, and the build record lists
+#: fewer resamples, a replicate study of two small cohorts on one worker (the chapters hold the other core). The chapters glue every one of these values into their prose, and the build record lists
 #: them. A value given with ``-p`` wins.
 TEACHING_PARAMETERS = {
     "02_growth": {"saem_k1": 150, "saem_k2": 50, "vpc_replicates": 50},
     "04_sequences": {"k_max": 8, "stability_bootstrap": 3},
     "06_prediction": {"inner_folds": 3, "permutation_repeats": 3},
     "real_data": {"saem_k1": 150, "saem_k2": 50},
+    "recovery": {"study_replicates": 2, "study_patients": 150, "study_workers": 1},
 }
 
 
@@ -220,9 +233,22 @@ class LocalKernelManager(AsyncKernelManager):
         return await super()._async_pre_start_kernel(**kw)
 
 
+#: Variables that cap the BLAS and OpenMP threads of a process.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+def kernel_threads(options: BuildOptions) -> int:
+    """Threads each kernel may use: the cores shared among the chapters that run at the same time (k-means and
+    BLAS would otherwise start a thread per core in every kernel, and two kernels on two cores then spin
+    against each other)."""
+    return max(1, _cores() // _jobs(options))
+
+
 def kernel_environment(options: BuildOptions) -> dict[str, str]:
-    """What every chapter's kernel gets in its environment from the runner."""
-    return {NOTEBOOK_ENV: "1", RUN_KEY_ENV: options.run_key}
+    """What every chapter's kernel gets in its environment from the runner: the notebook flag (quiet progress
+    bars), the run key and the thread caps of ``kernel_threads``."""
+    threads = str(kernel_threads(options))
+    return {NOTEBOOK_ENV: "1", RUN_KEY_ENV: options.run_key, **dict.fromkeys(THREAD_VARIABLES, threads)}
 
 
 def kernel_manager_class(options: BuildOptions) -> type[LocalKernelManager]:
@@ -352,14 +378,53 @@ def render_html(options: BuildOptions, staging: Path) -> Path:
     return output / "book" / "_build" / "html"
 
 
-def schedule(chapters: list[str]) -> tuple[list[list[str]], list[str]]:
-    """Split the chapters into groups that may run at the same time (the chain, then each standalone
-    chapter, each group in order) and the closing chapters that run after all of them."""
+def schedule(chapters: list[str]) -> tuple[dict[str, list[str]], list[str]]:
+    """What each chapter waits for, and the closing chapters that run after all the others.
+
+    Returns ``(prerequisites, closing)``: ``prerequisites`` maps every chapter but the closing ones, in the
+    order given, to the chapters it must follow: those named in ``CHAPTER_PREREQUISITES`` (the stages each
+    chapter reads), every earlier chain chapter for a chain chapter not named there, nothing for a standalone
+    chapter. A prerequisite that is not among ``chapters`` is left out (a build of some chapters only).
+    """
     name = lambda doc: Path(doc).name  # noqa: E731
-    chain = [doc for doc in chapters if name(doc) not in STANDALONE_CHAPTERS + CLOSING_CHAPTERS]
-    standalone = [[doc] for doc in chapters if name(doc) in STANDALONE_CHAPTERS]
     closing = [doc for doc in chapters if name(doc) in CLOSING_CHAPTERS]
-    return [group for group in [chain, *standalone] if group], closing
+    by_name = {name(doc): doc for doc in chapters}
+    prerequisites, earlier_chain = {}, []
+    for doc in chapters:
+        if name(doc) in CLOSING_CHAPTERS:
+            continue
+        if name(doc) in STANDALONE_CHAPTERS:
+            prerequisites[doc] = []
+            continue
+        if name(doc) in CHAPTER_PREREQUISITES:
+            prerequisites[doc] = [by_name[n] for n in CHAPTER_PREREQUISITES[name(doc)] if n in by_name]
+        else:
+            prerequisites[doc] = list(earlier_chain)
+        earlier_chain.append(doc)
+    return prerequisites, closing
+
+
+def run_in_order(prerequisites: dict[str, list[str]], run, jobs: int) -> None:
+    """Call ``run(doc)`` for every chapter of ``prerequisites`` on ``jobs`` threads, each once its
+    prerequisites are done; among the chapters ready, the earliest in the mapping's order starts first (the
+    chain before the standalone appendices). The first error stops new starts and is raised."""
+    done: set[str] = set()
+    started: set[str] = set()
+    order = list(prerequisites)
+    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="chapter") as pool:
+        running = {}
+        while len(done) < len(order):
+            ready = [d for d in order if d not in started and all(p in done for p in prerequisites[d])]
+            for doc in ready[: max(1, jobs) - len(running)]:
+                started.add(doc)
+                running[pool.submit(run, doc)] = doc
+            if not running:
+                raise BuildError(f"chapters wait for each other: {sorted(set(order) - done)}")
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                doc = running.pop(future)
+                future.result()
+                done.add(doc)
 
 
 def point_to_last_run(build_dir: Path, run_dir: Path) -> None:
@@ -377,13 +442,15 @@ def point_to_last_run(build_dir: Path, run_dir: Path) -> None:
             shutil.copytree(target, link)
 
 
-def _jobs(options: BuildOptions) -> int:
-    if options.jobs > 0:
-        return options.jobs
+def _cores() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:
         return max(1, os.cpu_count() or 1)
+
+
+def _jobs(options: BuildOptions) -> int:
+    return options.jobs if options.jobs > 0 else _cores()
 
 
 def timing_table(record: dict) -> str:
@@ -428,25 +495,23 @@ def build(options: BuildOptions) -> dict:
     lock = threading.Lock()
     bar = logs.progress(total=len(chapters), desc="chapters", unit="chapter")
 
-    def run_group(group: list[str]) -> None:
-        for doc in group:
-            log.info("executing %s ...", doc)
-            seconds = round(execute_chapter(doc, options, staging), 1)
-            with lock:
-                timings[doc] = seconds
-                record_path.write_text(json.dumps(record, indent=2), encoding="utf-8")
-                bar.update()
-            log.info("  %s done in %.1f s", doc, seconds)
+    def run_chapter(doc: str) -> None:
+        log.info("executing %s ...", doc)
+        seconds = round(execute_chapter(doc, options, staging), 1)
+        with lock:
+            timings[doc] = seconds
+            record_path.write_text(json.dumps(record, indent=2), encoding="utf-8")
+            bar.update()
+        log.info("  %s done in %.1f s", doc, seconds)
 
-    groups, closing = schedule(chapters)
-    jobs = min(_jobs(options), len(groups)) or 1
+    prerequisites, closing = schedule(chapters)
+    jobs = min(_jobs(options), len(prerequisites)) or 1
     log.info("run %s: %d chapter(s), %d at a time", options.run_key, len(chapters), jobs)
     start = time.perf_counter()
     try:
-        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="chapter") as pool:
-            for future in [pool.submit(run_group, group) for group in groups]:
-                future.result()
-        run_group(closing)
+        run_in_order(prerequisites, run_chapter, jobs)
+        for doc in closing:
+            run_chapter(doc)
     finally:
         bar.close()
     record["execute_seconds"] = round(time.perf_counter() - start, 1)

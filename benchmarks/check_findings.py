@@ -24,6 +24,7 @@ from lesionmap import book, pipeline, predict, sequence
 from lesionmap import tables as contract
 from lesionmap.cohort import DEFAULT_SEED, load_spec, simulate, write_sdtm
 from lesionmap.io import read_sdtm
+from lesionmap.ledger.phenotypes import PAPER_PHENOTYPES
 from lesionmap.stats import mann_whitney
 from lesionmap.survival import phenotypes as ph
 
@@ -34,14 +35,6 @@ PAPER_SIZES = {
     sequence.LUNG_FIRST: 577,
     sequence.LIVER_FIRST: 1194,
     sequence.OTHER_FIRST: 888,
-}
-PAPER_QUADRANTS = {
-    "liver": "high-high",
-    "lung": "high-low",
-    "regional LN": "high-low",
-    "distal LN": "high-low",
-    "bone": "low-high",
-    "brain/CNS": "low-high",
 }
 COUNT_TOLERANCE = 0.02
 SIZE_TOLERANCE = 0.40
@@ -97,7 +90,7 @@ def phenotype_checks(ctx) -> list[dict]:
     models = {e: pipeline.organ_model(ctx, e) for e in pipeline.ENDPOINTS}
     phenotypes = ph.organ_phenotype_summary(models, tables, test_organ=False)["phenotypes"].set_index("organ")
     rows = []
-    for organ, paper in PAPER_QUADRANTS.items():
+    for organ, paper in PAPER_PHENOTYPES.items():
         value = phenotypes["phenotype"].get(organ, "absent")
         hrs = (
             f"{value} (HR {phenotypes.loc[organ, 'response_hr']:.2f} / {phenotypes.loc[organ, 'progression_hr']:.2f})"

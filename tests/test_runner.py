@@ -13,12 +13,13 @@ from lesionmap.runner import (
     TEACHING_PARAMETERS,
     BuildError,
     BuildOptions,
-    chapter_notebooks,
     _cores,
     _jobs,
+    chapter_notebooks,
+    critical_path,
     kernel_environment,
-    kernel_threads,
     kernel_manager_class,
+    kernel_threads,
     notebook_parameters,
     run_in_order,
     schedule,
@@ -75,6 +76,12 @@ def test_chapters_start_only_after_their_prerequisites_and_side_by_side_otherwis
     assert most[0] == 2 and events[0] == ("start", "a")
     with pytest.raises(BuildError, match="wait for each other"):
         run_in_order({"x": ["y"], "y": ["x"]}, run, jobs=2)
+
+    # with expected times, the chapter with the longest work ahead of it starts first
+    events.clear()
+    run_in_order({"short": [], "long": [], "after": ["long"]}, run, jobs=1, seconds={"short": 5, "long": 3, "after": 4})
+    assert [doc for kind, doc in events if kind == "start"] == ["long", "short", "after"]  # 3 + 4 > 5 > 4
+    assert critical_path({"a": [], "b": ["a"]}, {"a": 2.0}) == {"a": 3.0, "b": 1.0}
 
     def fail(doc):
         raise RuntimeError(f"{doc} failed")

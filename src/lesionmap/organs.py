@@ -13,6 +13,29 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+#: Organ categories in the order the book lists them (most frequent first, then by body region).
+ORGAN_ORDER = (
+    "liver",
+    "lung",
+    "regional LN",
+    "distal LN",
+    "abdomen",
+    "peritoneum",
+    "spleen",
+    "bone",
+    "brain/CNS",
+    "GI tract",
+    "GR",
+    "skin",
+    "kidney",
+    "soft tissue",
+    "adrenal",
+    "pancreas",
+    "pleura",
+    "head and neck",
+    "other",
+)
+
 GROWTH_PARAMETERS = ("Kd", "F", "Kg")
 _MIN_LESIONS = 5
 

@@ -404,17 +404,39 @@ def schedule(chapters: list[str]) -> tuple[dict[str, list[str]], list[str]]:
     return prerequisites, closing
 
 
-def run_in_order(prerequisites: dict[str, list[str]], run, jobs: int) -> None:
+def critical_path(prerequisites: dict[str, list[str]], seconds: dict[str, float]) -> dict[str, float]:
+    """Each chapter's longest chain of work to the end of the run: its own time (``seconds``, e.g. the previous
+    build's; 1 s where unknown) plus the longest path among the chapters that wait for it."""
+    waiting = {doc: [d for d, needs in prerequisites.items() if doc in needs] for doc in prerequisites}
+    path: dict[str, float] = {}
+
+    def longest(doc: str, trail: tuple = ()) -> float:
+        if doc not in path:
+            if doc in trail:
+                raise BuildError(f"chapters wait for each other: {sorted(trail)}")
+            after = [longest(d, (*trail, doc)) for d in waiting[doc]]
+            path[doc] = float(seconds.get(doc, 1.0)) + max(after, default=0.0)
+        return path[doc]
+
+    for doc in prerequisites:
+        longest(doc)
+    return path
+
+
+def run_in_order(prerequisites: dict[str, list[str]], run, jobs: int, seconds: dict[str, float] | None = None) -> None:
     """Call ``run(doc)`` for every chapter of ``prerequisites`` on ``jobs`` threads, each once its
-    prerequisites are done; among the chapters ready, the earliest in the mapping's order starts first (the
-    chain before the standalone appendices). The first error stops new starts and is raised."""
+    prerequisites are done. Among the chapters ready, the one with the longest ``critical_path`` starts first
+    (``seconds``: each chapter's expected time, e.g. from the last build; without it, the mapping's order,
+    the chain before the standalone appendices). The first error stops new starts and is raised."""
+    order = list(prerequisites)
+    path = critical_path(prerequisites, seconds or {})
+    priority = sorted(order, key=lambda d: (-path[d], order.index(d))) if seconds else order
     done: set[str] = set()
     started: set[str] = set()
-    order = list(prerequisites)
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="chapter") as pool:
         running = {}
         while len(done) < len(order):
-            ready = [d for d in order if d not in started and all(p in done for p in prerequisites[d])]
+            ready = [d for d in priority if d not in started and all(p in done for p in prerequisites[d])]
             for doc in ready[: max(1, jobs) - len(running)]:
                 started.add(doc)
                 running[pool.submit(run, doc)] = doc
@@ -491,6 +513,7 @@ def build(options: BuildOptions) -> dict:
         }
     )
     timings = record.setdefault("chapter_seconds", {})
+    expected = dict(timings)  # the last build's times of this run, for the order of the chapters
     _stage_static_files(options, staging)
     lock = threading.Lock()
     bar = logs.progress(total=len(chapters), desc="chapters", unit="chapter")
@@ -509,7 +532,7 @@ def build(options: BuildOptions) -> dict:
     log.info("run %s: %d chapter(s), %d at a time", options.run_key, len(chapters), jobs)
     start = time.perf_counter()
     try:
-        run_in_order(prerequisites, run_chapter, jobs)
+        run_in_order(prerequisites, run_chapter, jobs, expected)
         for doc in closing:
             run_chapter(doc)
     finally:

@@ -4,31 +4,11 @@ from __future__ import annotations
 
 import altair as alt
 
+from lesionmap.organs import ORGAN_ORDER
+
 THEME_NAME = "lesionmap"
 FONT = "Helvetica Neue, Helvetica, Arial, sans-serif"
 
-#: Organ categories in the order the book lists them (most frequent first, then by body region).
-ORGAN_ORDER = [
-    "liver",
-    "lung",
-    "regional LN",
-    "distal LN",
-    "abdomen",
-    "peritoneum",
-    "spleen",
-    "bone",
-    "brain/CNS",
-    "GI tract",
-    "GR",
-    "skin",
-    "kidney",
-    "soft tissue",
-    "adrenal",
-    "pancreas",
-    "pleura",
-    "head and neck",
-    "other",
-]
 
 TREATMENT_COLORS = {"TAR+Chemo": "#1f6fb4", "Chemo alone": "#d9822b"}
 

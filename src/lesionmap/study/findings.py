@@ -13,17 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from lesionmap.ledger.phenotypes import PAPER_PHENOTYPES
 from lesionmap.sequence.groups import PAPER_GROUP_SIZES, PAPER_OS_MEDIANS
-
-#: The paper's organ phenotypes (Fig. 3c; high/low response - high/low progression against abdomen).
-PAPER_PHENOTYPES = {
-    "liver": "high-high",
-    "bone": "low-high",
-    "brain/CNS": "low-high",
-    "lung": "high-low",
-    "regional LN": "high-low",
-    "distal LN": "high-low",
-}
 
 
 def _finding(name: str, holds) -> dict:

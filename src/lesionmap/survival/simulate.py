@@ -19,29 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from lesionmap.organs import ORGAN_ORDER
 from lesionmap.survival.design import build_terms, design_matrix
 
 #: Organ categories of the book (``data/cohorts/mcrc.yaml``), reference first.
-ORGANS = (
-    "abdomen",
-    "liver",
-    "lung",
-    "regional LN",
-    "distal LN",
-    "peritoneum",
-    "spleen",
-    "bone",
-    "brain/CNS",
-    "GI tract",
-    "GR",
-    "skin",
-    "kidney",
-    "soft tissue",
-    "adrenal",
-    "pancreas",
-    "pleura",
-    "other",
-)
+ORGANS = ("abdomen",) + tuple(o for o in ORGAN_ORDER if o not in ("abdomen", "head and neck"))
 #: Share of lesions per organ (ASSUMED; liver, lung and lymph nodes most frequent, as in the paper's Fig. 1b).
 ORGAN_SHARES = (
     0.05,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from lesionmap.runner import BuildOptions, build, chapter_notebooks, toc_documents
+from lesionmap.publish.runner import BuildOptions, build, chapter_notebooks, toc_documents
 
 SMALL_COHORT = 160
 SEED = 7
@@ -89,7 +89,7 @@ def require_chromium():
 
 @pytest.mark.browser
 def test_pages_open_offline_in_chromium_and_every_chart_draws(built_book):
-    from lesionmap.browser import check_book, expected_charts
+    from lesionmap.publish.browser import check_book, expected_charts
 
     require_chromium()
     build_dir, record = built_book

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from lesionmap import browser
+from lesionmap.publish import browser
 
 ARTICLE = """<!DOCTYPE html><html><head><style>
 body {{ margin: 0; }} .bd-article {{ width: 600px; }}

@@ -4,7 +4,7 @@ import json
 
 import altair as alt
 
-from lesionmap import offline
+from lesionmap.publish import offline
 
 
 def test_vega_debug_stamp_matches_altair_constants():

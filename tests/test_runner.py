@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT
 from lesionmap import logs
 from lesionmap.config import NOTEBOOK_ENV
-from lesionmap.runner import (
+from lesionmap.publish.runner import (
     TEACHING_PARAMETERS,
     BuildError,
     BuildOptions,

@@ -2,7 +2,7 @@
 
 import nbformat
 
-from lesionmap.runner import PARAMETER_HEADER, merge_parameter_cells
+from lesionmap.publish.runner import PARAMETER_HEADER, merge_parameter_cells
 
 
 def _notebook(path, injected=True):

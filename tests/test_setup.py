@@ -141,14 +141,14 @@ def test_ci_runs_the_readme_test_command():
 def test_one_default_seed():
     """The chapters' default seed is the package's (a parameters cell must hold a literal, so it is checked)."""
     from lesionmap.config import DEFAULT_SEED
-    from lesionmap.runner import chapter_notebooks, notebook_parameters
+    from lesionmap.publish.runner import chapter_notebooks, notebook_parameters
 
     for doc in chapter_notebooks(ROOT):
         assert int(notebook_parameters(doc, ROOT)["seed"]) == DEFAULT_SEED, doc
 
 
 def test_every_chapter_has_one_parameters_cell():
-    from lesionmap.runner import chapter_notebooks, notebook_parameters
+    from lesionmap.publish.runner import chapter_notebooks, notebook_parameters
 
     chapters = chapter_notebooks(ROOT)
     assert chapters, "no executable chapter found in _toc.yml"
@@ -164,7 +164,7 @@ def test_papermill_reads_every_parameter_of_every_chapter():
     import jupytext
     from papermill.translators import PythonTranslator
 
-    from lesionmap.runner import chapter_notebooks, notebook_parameters
+    from lesionmap.publish.runner import chapter_notebooks, notebook_parameters
 
     for doc in chapter_notebooks(ROOT):
         notebook = jupytext.read(ROOT / f"{doc}.md")

@@ -167,3 +167,24 @@ def test_cli_study_takes_workers_or_a_scheduler_not_both(capsys):
     with pytest.raises(SystemExit):
         main(["study", "--workers", "2", "--scheduler", "tcp://127.0.0.1:8786"])
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+def _worker_settings():
+    import os
+
+    import dask
+
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_"), dask.config.get("distributed.worker.profile.enabled")
+
+
+def test_embedded_workers_keep_glibc_malloc_tuning_and_run_without_the_profiler():
+    from lesionmap.study.runner import embedded_client
+
+    client = embedded_client(1)
+    try:
+        settings = list(client.run(_worker_settings).values())
+    finally:
+        cluster = client.cluster
+        client.close()
+        cluster.close()
+    assert settings == [(None, False)]

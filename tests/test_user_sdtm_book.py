@@ -13,7 +13,7 @@ import pytest
 from conftest import ROOT
 from lesionmap.cli import main
 from lesionmap.cohort import load_spec, simulate, write_sdtm
-from lesionmap.runner import chapter_notebooks
+from lesionmap.publish.runner import chapter_notebooks
 
 PATIENTS = 150
 

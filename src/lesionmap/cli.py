@@ -275,7 +275,7 @@ def build_cohort(values: list[str]):
 
 
 def run_build(args) -> int:
-    from lesionmap.runner import BuildOptions, build
+    from lesionmap.publish.runner import BuildOptions, build
 
     parameters = parse_parameters(args.parameter)
     for option, name in READER_PARAMETERS.items():
@@ -306,7 +306,7 @@ def run_simulate(args) -> int:
 
 
 def run_check(args) -> int:
-    from lesionmap.browser import check_book
+    from lesionmap.publish.browser import check_book
 
     html = Path(args.build_dir) / "book" / "_build" / "html"
     if not (html / "index.html").exists():
@@ -358,7 +358,7 @@ def run_study_command(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from lesionmap.runner import BuildError
+    from lesionmap.publish.runner import BuildError
 
     parser = make_parser()
     args = parser.parse_args(argv)

@@ -258,6 +258,10 @@ class FrailtyCox:
         level = round(100 * (1 - self.alpha))
         intervals = self.confidence_intervals_
         z = self.params_ / self.standard_errors_
+        # A level without events has a coefficient drifting to -inf and a huge SE: its interval is unbounded,
+        # and exp() overflowing to inf says so; the overflow is the answer, not a warning.
+        with np.errstate(over="ignore"):
+            lower, upper = np.exp(intervals.iloc[:, 0]), np.exp(intervals.iloc[:, 1])
         out = pd.DataFrame(
             {
                 "coef": self.params_,
@@ -265,8 +269,8 @@ class FrailtyCox:
                 "se(coef)": self.standard_errors_,
                 f"coef lower {level}%": intervals.iloc[:, 0],
                 f"coef upper {level}%": intervals.iloc[:, 1],
-                f"exp(coef) lower {level}%": np.exp(intervals.iloc[:, 0]),
-                f"exp(coef) upper {level}%": np.exp(intervals.iloc[:, 1]),
+                f"exp(coef) lower {level}%": lower,
+                f"exp(coef) upper {level}%": upper,
                 "z": z,
                 "p": 2 * stats.norm.sf(np.abs(z)),
             }

@@ -34,7 +34,8 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.paths import jupyter_runtime_dir
 from traitlets import Dict, Unicode
 
-from lesionmap import logs, offline
+from lesionmap import logs
+from lesionmap.publish import offline
 from lesionmap.book import RUN_KEY_ENV, run_folder, run_key
 from lesionmap.config import (
     DEFAULT_BUILD_DIR,
@@ -46,7 +47,7 @@ from lesionmap.config import (
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 STATIC_DIR = Path("book") / "_static"
 #: Files and folders copied verbatim into the staging tree next to the executed chapters.
 _STAGED_FILES = ("_config.yml", "_toc.yml", "book/references.bib")

@@ -35,7 +35,6 @@ from jupyter_core.paths import jupyter_runtime_dir
 from traitlets import Dict, Unicode
 
 from lesionmap import logs
-from lesionmap.publish import offline
 from lesionmap.book import RUN_KEY_ENV, run_folder, run_key
 from lesionmap.config import (
     DEFAULT_BUILD_DIR,
@@ -44,6 +43,7 @@ from lesionmap.config import (
     NOTEBOOK_ENV,
     TEACHING_MAX_PATIENTS,
 )
+from lesionmap.publish import offline
 
 log = logging.getLogger(__name__)
 

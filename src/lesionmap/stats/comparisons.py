@@ -21,7 +21,6 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-import scikit_posthocs
 from scipy import stats
 
 from lesionmap.stats.frames import group_levels, require_columns
@@ -85,6 +84,8 @@ def dunn(frame: pd.DataFrame, value: str, group: str, p_adjust: str | None = DUN
     scale = np.sqrt((n * (n + 1) / 12.0 - tie_term) * (1.0 / counts[first] + 1.0 / counts[second]))
     z = (mean_ranks[first] - mean_ranks[second]) / scale
     p_raw = 2.0 * stats.norm.sf(np.abs(z))
+    import scikit_posthocs  # imported here: it loads matplotlib, half a second for every chapter kernel
+
     matrix = scikit_posthocs.posthoc_dunn(data, val_col=value, group_col=group, p_adjust=p_adjust)
     labels_a, labels_b = np.asarray(order, dtype=object)[first], np.asarray(order, dtype=object)[second]
     adjusted = np.array([matrix.loc[a, b] for a, b in zip(labels_a, labels_b, strict=True)], dtype=float)

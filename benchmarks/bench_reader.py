@@ -21,6 +21,7 @@ from pathlib import Path
 import pyreadstat
 
 from lesionmap.cohort import load_spec, simulate, write_sdtm
+from lesionmap.config import DEFAULT_SEED
 from lesionmap.io import read_sdtm
 
 
@@ -46,7 +47,7 @@ def plain_load(folder: Path) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-patients", type=int, default=0, help="0 = the spec's size (4,308)")
-    parser.add_argument("--seed", type=int, default=20230417)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("_build/bench/reader.json"))
     parser.add_argument("--folder", type=Path, help="read these XPT files instead of simulating the cohort")

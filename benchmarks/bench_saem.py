@@ -34,6 +34,7 @@ import pandas as pd
 from scipy.optimize import least_squares
 from scipy.special import expit, logit
 
+from lesionmap.config import DEFAULT_SEED
 from lesionmap.growth import SAEM, simulate_growth_data
 from lesionmap.growth.parameters import GrowthParameters
 
@@ -221,7 +222,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--n-lesions", type=int, default=PAPER_LESIONS)
     parser.add_argument("--subset-size", type=int, default=1000)
     parser.add_argument("--subsets", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=20230417)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--out", type=Path, default=ROOT / "_build" / "bench" / "saem.json")
     parser.add_argument("--covariates-only", action="store_true", help="run only the covariate benchmark (3.)")
     args = parser.parse_args(argv)

@@ -509,3 +509,18 @@ def test_the_follow_up_parameter_changes_which_progressions_are_seen():
     assert not ((stop.patients["last_day"] > stop.patients["pfs_days"]) & stop.patients["pfs_event"]).any()
     assert len(keep.measurements) > 1.2 * len(stop.measurements)
     assert (keep.lesions["kind"] == "new").sum() > (stop.lesions["kind"] == "new").sum()
+
+
+def test_the_simulator_shows_its_steps_on_a_terminal_and_nothing_in_a_kernel(monkeypatch, capsys):
+    from lesionmap import logs
+    from lesionmap.cohort.simulate import SIMULATION_STEPS
+
+    monkeypatch.setattr(logs, "progress_enabled", lambda stream=None: True)
+    simulate("mcrc", n_patients=30, seed=5)
+    shown = capsys.readouterr().err
+    last = len(SIMULATION_STEPS) - 1
+    assert "simulate mcrc" in shown and f"{last}/{len(SIMULATION_STEPS)}" in shown  # the bar clears itself at the end
+    assert all(step in shown for step in SIMULATION_STEPS)
+    monkeypatch.setattr(logs, "progress_enabled", lambda stream=None: False)
+    simulate("mcrc", n_patients=30, seed=5)
+    assert "simulate mcrc" not in capsys.readouterr().err

@@ -14,10 +14,13 @@ progression starts the hub); organ progression drives death; death, withdrawal a
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 from scipy.special import expit, logit
 
+from lesionmap import logs
 from lesionmap import tables as contract
 from lesionmap.cohort import death, followup, lesion_growth, records, spread
 from lesionmap.cohort import patients as patients_module
@@ -33,6 +36,7 @@ from lesionmap.cohort.records import (
     SimulatedCohort,
 )
 from lesionmap.cohort.spec import CohortSpec, load_spec
+from lesionmap.config import DEFAULT_SEED
 
 __all__ = [
     "DEFAULT_SEED",
@@ -48,7 +52,10 @@ __all__ = [
     "simulate",
 ]
 
-DEFAULT_SEED = 20230417
+#: The steps of ``simulate`` its progress bar counts.
+SIMULATION_STEPS = ("mechanisms", "SDTM records", "analysis tables", "truth")
+
+log = logging.getLogger(__name__)
 
 
 def _screen(spec: CohortSpec, n: int, rng: np.random.Generator) -> dict:
@@ -151,20 +158,30 @@ def simulate(spec: CohortSpec | str, n_patients: int | None = None, seed: int = 
         raise ValueError(f"n_patients must be at least 1, not {n_patients}")
     rng = np.random.default_rng(seed)
     n_screen = int(np.ceil(1.25 * n_keep)) + 40
-    while True:
-        world = _screen(spec, n_screen, rng)
-        reasons = followup.exclusion_reasons(world["patients"], world["lesions"], world["scans"])
-        kept_index = np.flatnonzero(reasons == "")
-        if len(kept_index) >= n_keep:
-            break
-        n_screen *= 2
-    n_used = int(kept_index[n_keep - 1]) + 1
-    pts, les, scans = world["patients"], world["lesions"], world["scans"]
-    sdtm, index = records.build_records(
-        spec.values, spec.site_map, spec.organs, pts, les, scans, world["death_day"], n_used, reasons, rng
-    )
-    tables = records.analysis_tables(spec.values, sdtm)
-    truth = _truth(spec, seed, world, sdtm, index, reasons, n_used, set(tables["lesions"]["lesion_id"]))
+    with logs.progress(total=len(SIMULATION_STEPS), desc=f"simulate {spec.name}", unit="step") as bar:
+        bar.set_postfix_str(SIMULATION_STEPS[0])
+        while True:
+            world = _screen(spec, n_screen, rng)
+            reasons = followup.exclusion_reasons(world["patients"], world["lesions"], world["scans"])
+            kept_index = np.flatnonzero(reasons == "")
+            if len(kept_index) >= n_keep:
+                break
+            n_screen *= 2
+        bar.update()
+        bar.set_postfix_str(SIMULATION_STEPS[1])
+        n_used = int(kept_index[n_keep - 1]) + 1
+        pts, les, scans = world["patients"], world["lesions"], world["scans"]
+        sdtm, index = records.build_records(
+            spec.values, spec.site_map, spec.organs, pts, les, scans, world["death_day"], n_used, reasons, rng
+        )
+        bar.update()
+        bar.set_postfix_str(SIMULATION_STEPS[2])
+        tables = records.analysis_tables(spec.values, sdtm)
+        bar.update()
+        bar.set_postfix_str(SIMULATION_STEPS[3])
+        truth = _truth(spec, seed, world, sdtm, index, reasons, n_used, set(tables["lesions"]["lesion_id"]))
+        bar.update()
+    log.info("simulated %s: %d patients (%d screened), seed %d", spec.name, n_keep, n_used, seed)
     return SimulatedCohort(spec.name, int(seed), truth=truth, records=sdtm, **tables)
 
 

@@ -144,8 +144,8 @@ def make_parser() -> argparse.ArgumentParser:
         "--jobs",
         type=non_negative_int,
         default=0,
-        help="chapters executed at the same time: the main chain and the standalone appendices run side by side "
-        "(default 0: one per available core)",
+        help="chapters executed at the same time: a chapter starts once the chapters it reads are done, so "
+        "independent chapters and the standalone appendices run side by side (default 0: one per available core)",
     )
     reader = build.add_argument_group(
         "SDTM reader",

@@ -9,8 +9,10 @@ papermill never writes into a jupytext-paired notebook.
 
 Each run (cohort, size, seed, chapter parameters) has its own folder, ``_build/runs/<run key>/`` with its
 ``executed/`` notebooks and ``results/``; ``_build/executed`` and ``_build/results`` point at the last run's.
-The main chapters form a chain (each reads what the one before cached); the standalone appendices read their
-own data and run beside the chain, on another core; the closing appendices (the build record) run last.
+The main chapters read the stages earlier chapters cached (``CHAPTER_PREREQUISITES``): each starts once the
+chapters it reads are done, so independent ones run side by side (Chapter 3 beside 4, 5 beside 6); the standalone
+appendices read their own data and run beside them; the closing appendices (the build record) run last. Each
+kernel gets its share of the cores as BLAS/OpenMP threads.
 """
 
 from __future__ import annotations
@@ -104,7 +106,7 @@ class BuildOptions:
     build_dir: Path = Path(DEFAULT_BUILD_DIR)
     html: bool = True
     root: Path = REPO_ROOT
-    #: Chapters executed at the same time (the chain counts as one); 0 = one per available core.
+    #: Chapters executed at the same time; 0 = one per available core.
     jobs: int = 0
 
     @property

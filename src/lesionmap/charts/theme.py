@@ -37,7 +37,7 @@ _ORGAN_PALETTE = [
 
 def organ_color_scale(organs=None) -> alt.Scale:
     """A fixed colour per organ, so an organ keeps its colour across every figure of the book."""
-    organs = list(organs) if organs is not None else ORGAN_ORDER
+    organs = list(organs if organs is not None else ORGAN_ORDER)
     palette = dict(zip(ORGAN_ORDER, _ORGAN_PALETTE))
     return alt.Scale(domain=organs, range=[palette.get(o, "#969696") for o in organs])
 

@@ -12,9 +12,9 @@ Each test compares two fits on the same rows: the rows complete for the base ter
 candidate with missing values, such as BMI, is tested on the rows where it is recorded; the ``n`` column
 says how many). A likelihood-ratio test needs each model's maximised integrated likelihood, so the tests
 fit with Brent's search to the maximum (``search="brent"``, to ``SELECTION_VARIANCE_TOL`` on log variance),
-each one started around the variance of the first model fitted: nested models on nearly the same rows have nearly the same frailty variance, and
-the warm start halves the inner fits (coxme's own path, ``search="coxme"``, stops up to a few
-thousandths of a log-likelihood unit short of the maximum, which is what the reported model uses).
+each started around the variance of the first model fitted: nested models on nearly the same rows have nearly
+the same frailty variance, and the warm start halves the inner fits. The reported model keeps the caller's
+search (coxme's path by default, which can stop a few thousandths of a log-likelihood unit short of the maximum).
 
 ``fit_by`` fits the model separately within each level of a column (e.g. treatment group: the paper's
 Fig. 3e, f), and ``combine_summaries`` stacks their coefficient tables for a chart.

@@ -21,7 +21,10 @@ from lesionmap.predict import (
     baseline_features,
     build_pipeline,
     check_baseline_features,
+    combine_folds,
+    evaluate_fold,
     evaluate_models,
+    plan_nested_cv,
 )
 from lesionmap.tables import LESION_COLUMNS, MEASUREMENT_COLUMNS, PATIENT_COLUMNS, volume_from_diameter
 
@@ -427,3 +430,19 @@ def test_default_grid_nested_cv_at_scale_recovers_the_oracle():
     assert len(chosen) == 5 * 3
     for parameter, values in DEFAULT_GRIDS["gradient_boosting"].items():
         assert set(chosen.loc[chosen["parameter"] == parameter, "value"]) <= {str(v) for v in values}
+
+
+def test_folds_run_apart_and_in_any_order_give_the_nested_cv_result(features, cohort, result):
+    """The study runs each (model, outer fold) as its own task: pieces computed in reverse order and combined
+    give exactly ``evaluate_models``' tables; a missing piece is refused."""
+    plan = plan_nested_cv(
+        features, cohort[3], grid=TINY_GRID, outer_folds=3, inner_folds=3, seed=3, importance_repeats=3
+    )
+    assert plan.steps == [(m, f) for m in MODELS for f in range(3)]
+    pieces = {step: evaluate_fold(plan, *step) for step in reversed(plan.steps)}
+    combined = combine_folds(plan, [pieces[step] for step in plan.steps])
+    for name in ("predictions", "metrics", "metrics_summary", "roc", "importance", "hyperparameters", "trees"):
+        pd.testing.assert_frame_equal(getattr(combined, name), getattr(result, name), check_exact=True)
+    assert combined.settings == result.settings
+    with pytest.raises(ValueError, match="12 .model, fold. steps; got 11"):
+        combine_folds(plan, [pieces[step] for step in plan.steps[:-1]])

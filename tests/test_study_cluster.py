@@ -136,6 +136,28 @@ def test_one_and_two_workers_give_identical_numbers(cluster, tmp_path):
     pd.testing.assert_frame_equal(_numbers(one.rows), _numbers(two.rows), check_exact=True)
 
 
+def test_cox_and_prediction_folds_are_tasks_of_their_own_and_match_one_process(cluster, tmp_path):
+    """The Cox stage and each (model, outer fold) of a replicate's prediction stage are tasks any worker may
+    run; the rows equal those of ``run_replicate`` in this process."""
+    from distributed import Client, get_task_stream
+
+    from lesionmap.study import run_replicate
+
+    stages = ("data", "growth", "cox", "sequences", "prediction")
+    options = {**TINY, "prediction_models": ("logistic", "majority"), "outer_folds": 2, "inner_folds": 2}
+    design = StudyDesign(cohort="mcrc", n_patients=300, replicates=1, base_seed=5, stages=stages, options=options)
+    with Client(cluster["address"], timeout=60) as client, get_task_stream(client) as stream:
+        result = run_study(design, tmp_path, client=client, progress=False, log=lambda *_: None)
+    assert result.computed == 1
+    keys = {str(task["key"]) for task in stream.data}
+    assert len({key for key in keys if key.startswith("lesionmap-piece-5-")}) == 4
+    assert len({key for key in keys if key.startswith("lesionmap-cox-5-")}) == 1
+    local = run_replicate(0, 5, "mcrc", 300, stages=stages, options=options)
+    pd.testing.assert_frame_equal(_numbers(local), _numbers(result.rows), check_exact=True)
+    assert (result.rows["stage"] == "prediction").sum() == 2
+    assert result.rows["quantity"].str.startswith("log HR progression").any()
+
+
 # Last: it kills one of the module's two workers.
 def test_study_by_scheduler_survives_a_killed_worker(cluster, tmp_path):
     """A worker killed during the study loses no finished replicate, and the study completes every replicate."""

@@ -239,57 +239,62 @@ def _references_for(table: pd.DataFrame, terms) -> dict:
 def organ_model(
     ctx: Context, endpoint: str, refresh: bool = False, strata: str | None = None, by: str | None = None
 ) -> dict:
-    """The frailty Cox model of one endpoint by organ (reference abdomen) with the covariates the paper's rule keeps.
+    """The frailty Cox model of one endpoint by organ (reference abdomen) with the covariates the paper's rule keeps
+    (``organ_model_of``, on ``event_table``), cached as a pickle in the artifacts folder."""
+    name = f"{endpoint}" + (f"-strata-{strata}" if strata else "") + (f"-by-{by}" if by else "")
+    return _pickled(
+        ctx.artifacts / "cox" / f"{name}.pkl",
+        refresh,
+        lambda: organ_model_of(event_table(ctx, endpoint), endpoint, strata=strata, by=by),
+    )
+
+
+def organ_model_of(table: pd.DataFrame, endpoint: str, strata: str | None = None, by: str | None = None) -> dict:
+    """The frailty Cox model by organ (reference abdomen) of one endpoint's ``event_table``.
 
     Candidate covariates are tested one at a time against ``organ`` by likelihood ratio and kept at p < 0.05
     (``lesionmap.survival.select_covariates``); the final model is organ + the kept covariates. With ``by``
     (e.g. ``"treatment_group"``, Fig. 3e/f) the final model is also fitted separately within each level of that
     column (the column itself is then left out of those fits' terms). Returns a dict with ``selection`` (the test
-    table), ``covariates`` (kept), ``fit`` (the final ``FrailtyCox``) and, with ``by``, ``fits_by`` ({level: fit});
-    cached as a pickle in the artifacts folder.
+    table), ``covariates`` (kept), ``fit`` (the final ``FrailtyCox``) and, with ``by``, ``fits_by`` ({level: fit}).
     """
     from lesionmap.survival import fit_by, select_covariates
     from lesionmap.survival.phenotypes import fit_organ_model
 
-    def compute():
-        table = event_table(ctx, endpoint)
-        candidates = [c for c in CANDIDATE_COVARIATES if table[c].dropna().nunique() > 1]
-        selection = select_covariates(
-            table,
+    candidates = [c for c in CANDIDATE_COVARIATES if table[c].dropna().nunique() > 1]
+    selection = select_covariates(
+        table,
+        "day",
+        "event",
+        "patient_id",
+        candidates=candidates,
+        base_terms=["organ"],
+        references=_references_for(table, ["organ", *candidates]),
+        strata=strata,
+    )
+    terms = selection.kept
+    complete = table.dropna(subset=terms)
+    references = _references_for(complete, terms)
+    model = {
+        "endpoint": endpoint,
+        "selection": selection.table,
+        "covariates": terms[1:],
+        "fit": fit_organ_model(complete, terms[1:], references, strata=strata),
+        "references": references,
+    }
+    if by is not None:
+        within = [term for term in terms if term != by]
+        model["fits_by"] = fit_by(
+            complete,
+            by,
             "day",
             "event",
             "patient_id",
-            candidates=candidates,
-            base_terms=["organ"],
-            references=_references_for(table, ["organ", *candidates]),
+            covariates=within,
+            references={k: v for k, v in references.items() if k in within},
             strata=strata,
         )
-        terms = selection.kept
-        complete = table.dropna(subset=terms)
-        references = _references_for(complete, terms)
-        model = {
-            "endpoint": endpoint,
-            "selection": selection.table,
-            "covariates": terms[1:],
-            "fit": fit_organ_model(complete, terms[1:], references, strata=strata),
-            "references": references,
-        }
-        if by is not None:
-            within = [term for term in terms if term != by]
-            model["fits_by"] = fit_by(
-                complete,
-                by,
-                "day",
-                "event",
-                "patient_id",
-                covariates=within,
-                references={k: v for k, v in references.items() if k in within},
-                strata=strata,
-            )
-        return model
-
-    name = f"{endpoint}" + (f"-strata-{strata}" if strata else "") + (f"-by-{by}" if by else "")
-    return _pickled(ctx.artifacts / "cox" / f"{name}.pkl", refresh, compute)
+    return model
 
 
 def sequence_clustering(

@@ -300,8 +300,9 @@ def check_xpt_limits(name: str, frame: pd.DataFrame) -> None:
     if long_labels:
         raise ValueError(f"{name}: labels longer than {XPT_LABEL_LIMIT} characters for {long_labels}")
     for column in frame.columns[frame.dtypes == object]:
-        longest = frame[column].str.len().max()
-        if longest and longest > XPT_TEXT_LIMIT:
+        # Each distinct text once: SDTM columns repeat a few values over many rows.
+        longest = max((len(v) for v in pd.unique(frame[column].dropna()) if isinstance(v, str)), default=0)
+        if longest > XPT_TEXT_LIMIT:
             raise ValueError(f"{name}.{column}: a value is {longest} characters long (XPT limit {XPT_TEXT_LIMIT})")
 
 

@@ -331,6 +331,148 @@ def _grids(models: Sequence[str], grid: Mapping[str, Mapping[str, Sequence]] | N
     return {m: {p: list(v) for p, v in given.get(m, DEFAULT_GRIDS[m]).items()} for m in models}
 
 
+@dataclass
+class NestedCVPlan:
+    """Everything the outer folds of a nested cross-validation share: the aligned data, the outer splits, the
+    grids, the class order and the seeds. Made by ``plan_nested_cv``; each (model, outer fold) is then an
+    independent piece of work (``evaluate_fold``) and ``combine_folds`` assembles the pieces, so the folds can
+    run anywhere (one process, or as separate Dask tasks of the study) and give the same numbers."""
+
+    features: pd.DataFrame
+    y: np.ndarray
+    splits: list[tuple[np.ndarray, np.ndarray]]
+    models: list[str]
+    grids: dict[str, dict[str, list]]
+    classes: list[str]
+    inner: StratifiedKFold
+    model_seed: int
+    permutation_seed: int
+    exclusions: dict
+    settings: dict
+
+    @property
+    def steps(self) -> list[tuple[str, int]]:
+        """Every (model, outer fold index) of the plan, in the order results are assembled."""
+        return [(m, f) for m in self.models for f in range(len(self.splits))]
+
+
+def plan_nested_cv(
+    features: pd.DataFrame,
+    labels: pd.Series,
+    models: Sequence[str] = MODELS,
+    grid: Mapping[str, Mapping[str, Sequence]] | None = None,
+    outer_folds: int = 5,
+    inner_folds: int = 5,
+    seed: int | np.random.Generator = 0,
+    importance_repeats: int = 5,
+) -> NestedCVPlan:
+    """Check and align the inputs and fix the folds and seeds of ``evaluate_models`` (same arguments)."""
+    check_baseline_features(features)
+    features, labels, exclusions = _align(features, labels)
+    grids = _grids(models, grid)
+    _check_class_sizes(labels, outer_folds, inner_folds, early_stopping=bool(set(BOOSTING) & set(models)))
+    outer_seed, inner_seed, model_seed, permutation_seed = (int(s) for s in _seeds(seed))
+    outer = StratifiedKFold(outer_folds, shuffle=True, random_state=outer_seed)
+    y = labels.to_numpy()
+    return NestedCVPlan(
+        features=features,
+        y=y,
+        splits=list(outer.split(features, y)),
+        models=list(models),
+        grids=grids,
+        classes=_class_order(labels),
+        inner=StratifiedKFold(inner_folds, shuffle=True, random_state=inner_seed),
+        model_seed=model_seed,
+        permutation_seed=permutation_seed,
+        exclusions=exclusions,
+        settings={
+            "outer_folds": outer_folds,
+            "inner_folds": inner_folds,
+            "selection_metric": "f1_macro",
+            "seed": seed if isinstance(seed, (int, np.integer)) else None,
+            "importance_repeats": importance_repeats,
+        },
+    )
+
+
+def evaluate_fold(plan: NestedCVPlan, model: str, fold: int, n_jobs: int = 1) -> dict[str, pd.DataFrame]:
+    """The inner grid search of ``model`` on the training part of outer fold ``fold`` (0-based) and what its best
+    model does on the held-out part: tables of predictions, metrics, hyperparameters, trees and importance."""
+    search = GridSearchCV(
+        build_pipeline(model, plan.features, random_state=plan.model_seed),
+        {f"classifier__{p}": v for p, v in plan.grids[model].items()},
+        scoring=F1_MACRO,
+        cv=plan.inner,
+        n_jobs=n_jobs,
+        refit=True,
+        error_score="raise",
+    )
+    held_out = _outer_fold(
+        search,
+        plan.features,
+        plan.y,
+        plan.splits[fold],
+        plan.classes,
+        plan.settings["importance_repeats"],
+        plan.permutation_seed + fold,
+    )
+    return {name: frame.assign(model=model, fold=fold + 1) for name, frame in held_out.items()}
+
+
+def combine_folds(
+    plan: NestedCVPlan,
+    folds: Sequence[Mapping[str, pd.DataFrame]],
+    calibration_bins: int = 10,
+    roc_points: int | None = 200,
+) -> PredictionResult:
+    """The ``PredictionResult`` of a plan from the outputs of ``evaluate_fold``, given in ``plan.steps`` order."""
+    if len(folds) != len(plan.steps):
+        raise ValueError(f"the plan has {len(plan.steps)} (model, fold) steps; got {len(folds)} results")
+    classes, models = plan.classes, plan.models
+    parts = {name: [fold[name] for fold in folds] for name in _FOLD_TABLES}
+    predictions = pd.concat(parts["predictions"], ignore_index=True)
+    predictions = predictions[["model", "fold", *predictions.columns[:-2]]]
+    metrics = pd.concat(parts["metrics"], ignore_index=True)[["model", "fold", "metric", "average", "value"]]
+    roc, confusion, calibration, pooled = _pooled_tables(predictions, classes, roc_points, calibration_bins)
+    summary = (
+        metrics.groupby(["model", "metric", "average"], sort=False)["value"]
+        .agg(mean="mean", sd="std")
+        .reset_index()
+        .merge(pooled, on=["model", "metric", "average"], how="left")
+    )
+    importance = pd.concat(parts["importance"], ignore_index=True)
+    importance["model"] = pd.Categorical(importance["model"], categories=list(models), ordered=True)
+    importance = (
+        importance.groupby(["model", "feature"], observed=True, sort=False)["drop"]
+        .agg(mean="mean", sd="std")
+        .reset_index()
+        .sort_values(["model", "mean"], ascending=[True, False], kind="stable")
+        .astype({"model": str})
+        .reset_index(drop=True)
+    )
+    hyperparameters = pd.concat(parts["hyperparameters"], ignore_index=True)[["model", "fold", "parameter", "value"]]
+    trees = pd.concat(parts["trees"], ignore_index=True)[["model", "fold", "trees"]]
+    return PredictionResult(
+        classes=classes,
+        grid=plan.grids,
+        predictions=predictions,
+        metrics=metrics,
+        metrics_summary=summary,
+        roc=roc,
+        confusion=confusion,
+        importance=importance,
+        calibration=calibration,
+        hyperparameters=hyperparameters,
+        settings=dict(plan.settings),
+        exclusions=plan.exclusions,
+        trees=trees,
+    )
+
+
+#: The tables ``evaluate_fold`` returns.
+_FOLD_TABLES = ("predictions", "metrics", "hyperparameters", "importance", "trees")
+
+
 def evaluate_models(
     features: pd.DataFrame,
     labels: pd.Series,
@@ -356,79 +498,13 @@ def evaluate_models(
     process meanwhile (1 by default: threads on top of ``n_jobs`` processes oversubscribe the cores, which slows
     histogram boosting tenfold on a busy 2-core machine; None leaves the libraries' defaults). ``roc_points`` caps
     the points kept per ROC curve (None keeps them all).
-    Same ``seed``, same result.
+    Same ``seed``, same result. The work is ``plan_nested_cv``, then ``evaluate_fold`` for every (model, outer
+    fold), then ``combine_folds``; the replicate study runs the folds as separate Dask tasks.
     """
-    check_baseline_features(features)
-    features, labels, exclusions = _align(features, labels)
-    grids = _grids(models, grid)
-    _check_class_sizes(labels, outer_folds, inner_folds, early_stopping=bool(set(BOOSTING) & set(models)))
-    classes = _class_order(labels)
-    outer_seed, inner_seed, model_seed, permutation_seed = (int(s) for s in _seeds(seed))
-    outer = StratifiedKFold(outer_folds, shuffle=True, random_state=outer_seed)
-    inner = StratifiedKFold(inner_folds, shuffle=True, random_state=inner_seed)
-    y = labels.to_numpy()
-    splits = list(outer.split(features, y))
-
-    steps = [(m, f) for m in models for f in range(len(splits))]
-    parts = {"predictions": [], "metrics": [], "hyperparameters": [], "importance": [], "trees": []}
+    plan = plan_nested_cv(features, labels, models, grid, outer_folds, inner_folds, seed, importance_repeats)
     with threadpool_limits(threads_per_job):
-        for model, fold in tqdm(steps, desc="nested CV", unit="fit", disable=not progress):
-            search = GridSearchCV(
-                build_pipeline(model, features, random_state=model_seed),
-                {f"classifier__{p}": v for p, v in grids[model].items()},
-                scoring=F1_MACRO,
-                cv=inner,
-                n_jobs=n_jobs,
-                refit=True,
-                error_score="raise",
-            )
-            held_out = _outer_fold(
-                search, features, y, splits[fold], classes, importance_repeats, permutation_seed + fold
-            )
-            for name, frame in held_out.items():
-                parts[name].append(frame.assign(model=model, fold=fold + 1))
-
-    predictions = pd.concat(parts["predictions"], ignore_index=True)
-    predictions = predictions[["model", "fold", *predictions.columns[:-2]]]
-    metrics = pd.concat(parts["metrics"], ignore_index=True)[["model", "fold", "metric", "average", "value"]]
-    roc, confusion, calibration, pooled = _pooled_tables(predictions, classes, roc_points, calibration_bins)
-    summary = (
-        metrics.groupby(["model", "metric", "average"], sort=False)["value"]
-        .agg(mean="mean", sd="std")
-        .reset_index()
-        .merge(pooled, on=["model", "metric", "average"], how="left")
-    )
-    importance = pd.concat(parts["importance"], ignore_index=True)
-    importance["model"] = pd.Categorical(importance["model"], categories=list(models), ordered=True)
-    importance = (
-        importance.groupby(["model", "feature"], observed=True, sort=False)["drop"]
-        .agg(mean="mean", sd="std")
-        .reset_index()
-        .sort_values(["model", "mean"], ascending=[True, False], kind="stable")
-        .astype({"model": str})
-        .reset_index(drop=True)
-    )
-    hyperparameters = pd.concat(parts["hyperparameters"], ignore_index=True)[["model", "fold", "parameter", "value"]]
-    trees = pd.concat(parts["trees"], ignore_index=True)[["model", "fold", "trees"]]
-    settings = {
-        "outer_folds": outer_folds,
-        "inner_folds": inner_folds,
-        "selection_metric": "f1_macro",
-        "seed": seed if isinstance(seed, (int, np.integer)) else None,
-        "importance_repeats": importance_repeats,
-    }
-    return PredictionResult(
-        classes=classes,
-        grid=grids,
-        predictions=predictions,
-        metrics=metrics,
-        metrics_summary=summary,
-        roc=roc,
-        confusion=confusion,
-        importance=importance,
-        calibration=calibration,
-        hyperparameters=hyperparameters,
-        settings=settings,
-        exclusions=exclusions,
-        trees=trees,
-    )
+        folds = [
+            evaluate_fold(plan, model, fold, n_jobs=n_jobs)
+            for model, fold in tqdm(plan.steps, desc="nested CV", unit="fit", disable=not progress)
+        ]
+    return combine_folds(plan, folds, calibration_bins=calibration_bins, roc_points=roc_points)

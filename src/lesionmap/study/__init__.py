@@ -6,7 +6,8 @@
     result.findings    # share of replicates in which each paper finding holds
 
 Each replicate (``run_replicate``) runs the book's own ``lesionmap.pipeline`` stages on one seed; the
-runner (``run_study``) spreads the replicates over Dask workers (an embedded ``LocalCluster`` by default,
+runner (``run_study``) spreads the replicates, and within each the Cox models and the prediction folds, over
+Dask workers (an embedded ``LocalCluster`` by default,
 any cluster by address) and keeps each finished replicate as Parquet in the output folder, so a study can
 be resumed. ``python -m lesionmap study`` is the command line.
 """

@@ -14,6 +14,7 @@ import resource
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -130,13 +131,13 @@ def growth_rows(fit, estimates: pd.DataFrame, truth: pd.DataFrame | None) -> lis
     return rows
 
 
-def cox_rows(ctx, models: dict, tables: dict) -> tuple[list[dict], dict]:
+def cox_rows(models: dict, tables: dict, oracle_tables: dict) -> tuple[list[dict], dict]:
     """Organ log hazard ratios and the frailty variance of each endpoint against the oracle fit.
 
     The oracle is the same model (same covariates, same references) fitted with the target lesions' true
-    event times (``pipeline.oracle_events``): the value the Cox stage would estimate if the growth model
-    recovered every event time. Organs not estimable in either fit are left out. Returns the rows and the
-    phenotype summary (for the findings).
+    event times (``oracle_tables``, from ``pipeline.oracle_events``; None for a user's data): the value the Cox
+    stage would estimate if the growth model recovered every event time. Organs not estimable in either fit are
+    left out. Returns the rows and the phenotype summary (for the findings).
     """
     from lesionmap import pipeline
     from lesionmap.survival import phenotypes as ph
@@ -145,7 +146,7 @@ def cox_rows(ctx, models: dict, tables: dict) -> tuple[list[dict], dict]:
     rows = []
     for endpoint in pipeline.ENDPOINTS:
         fit = models[endpoint]["fit"]
-        oracle_table = pipeline.oracle_events(ctx, endpoint)
+        oracle_table = oracle_tables.get(endpoint)
         oracle_fit = oracle_hr = None
         if oracle_table is not None:
             oracle_fit = ph.fit_organ_model(
@@ -248,6 +249,141 @@ def _peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+@dataclass
+class ReplicateHead:
+    """What a replicate's first task hands on: its rows so far, the seconds of each stage, the Cox stage's
+    inputs ({endpoint: (event table, oracle event table or None)}), the nested cross-validation plan of the
+    prediction stage (each None when the stage is not run) and the task's peak memory."""
+
+    replicate: int
+    seed: int
+    rows: list[dict]
+    seconds: dict[str, float]
+    cpu_seconds: dict[str, float]
+    cox_inputs: dict | None
+    plan: object | None
+    peak_memory_mb: float
+
+
+@dataclass
+class Piece:
+    """A task's share of a stage: its rows or tables (``output``), its seconds and its peak memory."""
+
+    output: object
+    seconds: float
+    cpu_seconds: float
+    peak_memory_mb: float
+
+
+def _quiet_empty_organs() -> None:
+    """Silence the warning of an organ without events (as Chapter 3 does): small cohorts have such organs."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message="no event among the rows", category=RuntimeWarning)
+
+
+def _piece(compute) -> Piece:
+    """Run ``compute`` on one thread and time it."""
+    from threadpoolctl import threadpool_limits
+
+    os.environ.update(SINGLE_THREAD_ENV)
+    started, cpu_started = time.perf_counter(), time.process_time()
+    with threadpool_limits(limits=1):
+        output = compute()
+    return Piece(output, time.perf_counter() - started, time.process_time() - cpu_started, _peak_memory_mb())
+
+
+def prediction_steps(stages, options: dict | None = None) -> list[tuple[str, int]]:
+    """The (model, outer fold) pieces of a replicate's prediction stage, in the order they are combined;
+    none when the stages leave prediction out."""
+    if "prediction" not in stages_to_run(stages):
+        return []
+    options = {**DEFAULT_OPTIONS, **(options or {})}
+    return [(model, fold) for model in options["prediction_models"] for fold in range(options["outer_folds"])]
+
+
+def replicate_head(
+    replicate: int,
+    seed: int,
+    cohort: str = "mcrc",
+    n_patients: int = 300,
+    stages=STAGES,
+    options: dict | None = None,
+    workdir: str | None = None,
+) -> ReplicateHead:
+    """Every stage of the replicate in a private folder removed whatever happens, except the Cox models and the
+    prediction folds: the head hands on the Cox stage's event tables and the prediction stage's plan (features,
+    labels, folds), which ``cox_piece`` and ``prediction_piece`` tasks run anywhere."""
+    from threadpoolctl import threadpool_limits
+
+    os.environ.update(SINGLE_THREAD_ENV)
+    options = {**DEFAULT_OPTIONS, **(options or {})}
+    run = stages_to_run(stages)
+    folder = Path(tempfile.mkdtemp(prefix=f"lesionmap-study-{seed}-", dir=workdir))
+    try:
+        with threadpool_limits(limits=1):
+            rows, seconds, cpu_seconds, cox_inputs, plan = _run_stages(run, cohort, n_patients, seed, folder, options)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return ReplicateHead(int(replicate), int(seed), rows, seconds, cpu_seconds, cox_inputs, plan, _peak_memory_mb())
+
+
+def cox_piece(head: ReplicateHead) -> Piece:
+    """The Cox stage on the head's event tables (covariate selection and the organ models of both endpoints,
+    their oracle fits): its rows and the phenotype findings. Needs no folder, so any worker can run it."""
+    from lesionmap import pipeline
+    from lesionmap.study import findings
+
+    def compute():
+        _quiet_empty_organs()
+        tables = {e: table for e, (table, _) in head.cox_inputs.items()}
+        models = {e: pipeline.organ_model_of(table, e) for e, table in tables.items()}
+        rows, summary = cox_rows(models, tables, {e: oracle for e, (_, oracle) in head.cox_inputs.items()})
+        return rows + findings.phenotype_findings(summary["phenotypes"])
+
+    return _piece(compute)
+
+
+def prediction_piece(head: ReplicateHead, model: str, fold: int) -> Piece:
+    """One (model, outer fold) of the head's prediction plan, on one thread."""
+    from lesionmap import predict
+
+    return _piece(lambda: predict.evaluate_fold(head.plan, model, fold, n_jobs=1))
+
+
+def finish_replicate(head: ReplicateHead, cox: Piece | None, pieces: list[Piece]) -> pd.DataFrame:
+    """The replicate's rows (``ROW_COLUMNS``): the head's, the Cox stage's, the prediction stage's from its
+    pieces (given in ``prediction_steps`` order), the seconds of every stage (a stage's seconds add up over its
+    tasks, wherever they ran) and the peak memory of the largest task."""
+    from lesionmap import predict
+
+    if (cox is None) != (head.cox_inputs is None):
+        raise ValueError("the Cox stage's piece and the head's Cox inputs must come together")
+    if (head.plan is None) and pieces:
+        raise ValueError(f"{len(pieces)} prediction piece(s) for a replicate without a prediction stage")
+    rows = list(head.rows)
+    seconds, cpu_seconds = dict(head.seconds), dict(head.cpu_seconds)
+
+    def add(stage, done):
+        seconds[stage] = seconds.get(stage, 0.0) + sum(piece.seconds for piece in done)
+        cpu_seconds[stage] = cpu_seconds.get(stage, 0.0) + sum(piece.cpu_seconds for piece in done)
+
+    if cox is not None:
+        rows += cox.output
+        add("cox", [cox])
+    if head.plan is not None:
+        rows += prediction_rows(predict.combine_folds(head.plan, [piece.output for piece in pieces]))
+        add("prediction", pieces)
+    rows += [_row("timing", f"{stage} seconds", value) for stage, value in seconds.items()]
+    rows += [_row("timing", f"{stage} cpu seconds", value) for stage, value in cpu_seconds.items()]
+    memory = max([head.peak_memory_mb] + [piece.peak_memory_mb for piece in [*pieces, *([cox] if cox else [])]])
+    rows.append(_row("timing", "peak memory MB", memory))
+    frame = pd.DataFrame(rows)
+    frame.insert(0, "seed", head.seed)
+    frame.insert(0, "replicate", head.replicate)
+    return frame[list(ROW_COLUMNS)]
+
+
 def run_replicate(
     replicate: int,
     seed: int,
@@ -257,29 +393,19 @@ def run_replicate(
     options: dict | None = None,
     workdir: str | None = None,
 ) -> pd.DataFrame:
-    """Run the pipeline on one simulated cohort (seed ``seed``) and return its tidy rows (``ROW_COLUMNS``).
+    """Run the pipeline on one simulated cohort (seed ``seed``) in this process and return its tidy rows
+    (``ROW_COLUMNS``): ``replicate_head``, ``cox_piece``, each ``prediction_piece``, then ``finish_replicate``,
+    the tasks a study runs on Dask (so the numbers are the same either way).
 
     ``options``: ``saem_iterations`` (K1, K2), ``n_clusters``, ``encoding``, ``ties``, ``prediction_models``,
     ``outer_folds``, ``inner_folds`` (the chapters' defaults otherwise). Rows of stage ``timing`` give each
     stage's wall and CPU seconds (on a busy machine the CPU time is what the stage costs) and the worker's peak
     memory. The private folder is removed, whatever happens.
     """
-    from threadpoolctl import threadpool_limits
-
-    os.environ.update(SINGLE_THREAD_ENV)
-    options = {**DEFAULT_OPTIONS, **(options or {})}
-    run = stages_to_run(stages)
-    folder = Path(tempfile.mkdtemp(prefix=f"lesionmap-study-{seed}-", dir=workdir))
-    try:
-        with threadpool_limits(limits=1):
-            rows = _run_stages(run, cohort, n_patients, seed, folder, options)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    rows.append(_row("timing", "peak memory MB", _peak_memory_mb()))
-    frame = pd.DataFrame(rows)
-    frame.insert(0, "seed", int(seed))
-    frame.insert(0, "replicate", int(replicate))
-    return frame[list(ROW_COLUMNS)]
+    head = replicate_head(replicate, seed, cohort, n_patients, stages, options, workdir)
+    cox = cox_piece(head) if head.cox_inputs is not None else None
+    pieces = [prediction_piece(head, model, fold) for model, fold in prediction_steps(stages, options)]
+    return finish_replicate(head, cox, pieces)
 
 
 #: The chapters' defaults for the options of a replicate.
@@ -295,14 +421,13 @@ DEFAULT_OPTIONS = {
 }
 
 
-def _run_stages(run, cohort, n_patients, seed, folder, options) -> list[dict]:
-    """The stages in ``run`` on a Context in ``folder``: rows of each, the findings and the timings."""
-    import warnings
-
+def _run_stages(run, cohort, n_patients, seed, folder, options):
+    """The stages in ``run`` on a Context in ``folder``: rows of each and the findings, the seconds and CPU
+    seconds of each stage, the Cox stage's event tables and the prediction stage's plan (None without them)."""
     from lesionmap import book, pipeline
     from lesionmap.study import findings
 
-    warnings.filterwarnings("ignore", message="no event among the rows", category=RuntimeWarning)  # as Chapter 3
+    _quiet_empty_organs()
     ctx = book.Context.from_parameters(cohort, n_patients, seed, folder)
     rows, seconds, cpu_seconds = [], {}, {}
 
@@ -322,15 +447,12 @@ def _run_stages(run, cohort, n_patients, seed, folder, options) -> list[dict]:
         rows += timed("growth", lambda: growth_rows(fit, estimates, pipeline.true_lesion_parameters(ctx)))
         rows += findings.growth_findings(estimates)
         timed("events", lambda: pipeline.lesion_events(ctx, refresh=True))
+    cox_inputs = None
     if "cox" in run:
-
-        def cox():
-            tables = {e: pipeline.event_table(ctx, e) for e in pipeline.ENDPOINTS}
-            models = {e: pipeline.organ_model(ctx, e, refresh=True) for e in pipeline.ENDPOINTS}
-            return cox_rows(ctx, models, tables)
-
-        cox_stage_rows, summary = timed("cox", cox)
-        rows += cox_stage_rows + findings.phenotype_findings(summary["phenotypes"])
+        cox_inputs = timed(
+            "cox",
+            lambda: {e: (pipeline.event_table(ctx, e), pipeline.oracle_events(ctx, e)) for e in pipeline.ENDPOINTS},
+        )
     clustering = None
     if "sequences" in run:
 
@@ -345,15 +467,15 @@ def _run_stages(run, cohort, n_patients, seed, folder, options) -> list[dict]:
 
         clustering, stage_rows = timed("sequences", sequences_stage)
         rows += stage_rows
+    plan = None
     if "prediction" in run:
-        rows += timed("prediction", lambda: prediction_rows(_evaluate_prediction(ctx, data, clustering, options)))
-    rows += [_row("timing", f"{stage} seconds", value) for stage, value in seconds.items()]
-    rows += [_row("timing", f"{stage} cpu seconds", value) for stage, value in cpu_seconds.items()]
-    return rows
+        plan = timed("prediction", lambda: _plan_prediction(ctx, data, clustering, options))
+    return rows, seconds, cpu_seconds, cox_inputs, plan
 
 
-def _evaluate_prediction(ctx, data, clustering, options):
-    """Chapter 6's nested cross-validation on the replicate's baseline features and progression groups."""
+def _plan_prediction(ctx, data, clustering, options):
+    """Chapter 6's nested cross-validation on the replicate's baseline features and progression groups,
+    planned: its folds run as ``prediction_piece``s."""
     from lesionmap import predict
 
     features = predict.baseline_features(data.patients, data.lesions, data.measurements)
@@ -361,7 +483,7 @@ def _evaluate_prediction(ctx, data, clustering, options):
     labels, _ = predict.progression_labels(clustering.labels_, False)
     models = list(options["prediction_models"])
     grids = predict.search_grids(models, [0.1], [2, 3], [0.1, 10.0, 1000.0])
-    return predict.evaluate_models(
+    return predict.plan_nested_cv(
         features,
         labels,
         models=models,
@@ -369,6 +491,5 @@ def _evaluate_prediction(ctx, data, clustering, options):
         outer_folds=options["outer_folds"],
         inner_folds=options["inner_folds"],
         seed=ctx.seed,
-        n_jobs=1,
         importance_repeats=options["importance_repeats"],
     )

@@ -1,10 +1,16 @@
 """Run the replicates of a study on Dask: an embedded ``LocalCluster`` or any cluster by address.
 
-Each replicate is one seed and one task (``run_replicate``, the pipeline's stages in order in a private folder
-of the worker), so its data never leave the worker; the task returns its tidy rows. The client writes each
+Each replicate is one seed and a small graph of tasks: ``replicate_head`` runs the pipeline's stages in order
+in a private folder of one worker (simulate, SDTM, SAEM, events, sequences) and hands on the Cox stage's event
+tables and the prediction stage's plan; ``cox_piece`` (the organ Cox models) and one ``prediction_piece`` per
+(model, outer fold) of Chapter 6's nested cross-validation are tasks that any worker can run side by side;
+``finish_replicate`` combines them into the replicate's tidy rows. The replicate's data (SDTM, measurements,
+fits) never leave the head's worker: the pieces receive only lesion event tables, baseline features and
+cluster labels, from worker to worker. The pieces let one replicate use every worker, and they run the same
+code as ``run_replicate`` in one process, so the numbers are the same. The client writes each
 finished replicate at once as ``<out>/replicates/seed-<seed>.parquet``: a rerun skips the seeds already
 there, and a worker that dies takes no finished replicate with it (the scheduler reruns the task that was on
-it). A task that raises is retried (``retries``); a replicate that fails every attempt is recorded in
+it, and what it held is recomputed). A task that raises is retried (``retries``); a replicate that fails every attempt is recorded in
 ``<out>/failures.parquet`` with its error, and the study finishes without it and says so. Same seeds, same
 numbers: a replicate depends on its seed only, never on the worker or the number of workers.
 """
@@ -23,7 +29,17 @@ from pathlib import Path
 import pandas as pd
 
 from lesionmap.config import DEFAULT_SEED
-from lesionmap.study.replicate import DEFAULT_OPTIONS, SINGLE_THREAD_ENV, STAGES, run_replicate, stages_to_run
+from lesionmap.study.replicate import (
+    DEFAULT_OPTIONS,
+    SINGLE_THREAD_ENV,
+    STAGES,
+    cox_piece,
+    finish_replicate,
+    prediction_piece,
+    prediction_steps,
+    replicate_head,
+    stages_to_run,
+)
 from lesionmap.study.summary import finding_shares, format_summary, summarise
 
 DEFAULT_BASE_SEED = DEFAULT_SEED
@@ -212,21 +228,11 @@ def run_study(
             client = Client(scheduler) if scheduler else embedded_client(workers)
         try:
             token = uuid.uuid4().hex[:8]
-            futures = {
-                client.submit(
-                    run_replicate,
-                    i,
-                    seed,
-                    design.cohort,
-                    design.n_patients,
-                    design.stages,
-                    design.options,
-                    key=f"lesionmap-replicate-{seed}-{token}",
-                    retries=retries,
-                    pure=False,
-                ): (i, seed)
-                for i, seed in todo
-            }
+            futures, parts = {}, {}
+            for i, seed in todo:
+                future, replicate_parts = _submit_replicate(client, design, i, seed, token, retries)
+                futures[future] = (i, seed)
+                parts[future] = replicate_parts
             bar = _progress_bar(len(todo), progress)
             done = failed = 0
             for future in as_completed(futures):
@@ -248,6 +254,8 @@ def run_study(
                     store.write(seed, rows)
                     done += 1
                 future.release()
+                for part in parts.pop(future):
+                    part.release()
                 bar.set_postfix(done=done, failed=failed)
                 bar.update(1)
             bar.close()
@@ -279,6 +287,54 @@ def run_study(
         skipped=skipped,
         out=store.out,
     )
+
+
+#: Dask priorities (higher first): a replicate's finishing task, then its pieces, longest first (Cox, boosting
+#: folds, the other folds), then new heads, so that started replicates finish, and are written, before new
+#: ones start.
+_PRIORITY = {"finish": 4, "cox": 3, "boosting piece": 2, "piece": 1, "head": 0}
+
+
+def _submit_replicate(client, design: StudyDesign, i: int, seed: int, token: str, retries: int):
+    """Submit one replicate's tasks (head, Cox and prediction pieces, finish); its finishing future and the
+    others."""
+    from lesionmap.predict.models import BOOSTING
+
+    def submit(function, *args, name: str, priority: str):
+        return client.submit(
+            function,
+            *args,
+            key=f"lesionmap-{name}-{token}",
+            retries=retries,
+            pure=False,
+            priority=_PRIORITY[priority],
+        )
+
+    head = submit(
+        replicate_head,
+        i,
+        seed,
+        design.cohort,
+        design.n_patients,
+        design.stages,
+        design.options,
+        name=f"head-{seed}",
+        priority="head",
+    )
+    pieces = [
+        submit(
+            prediction_piece,
+            head,
+            model,
+            fold,
+            name=f"piece-{seed}-{model}-{fold}",
+            priority="boosting piece" if model in BOOSTING else "piece",
+        )
+        for model, fold in prediction_steps(design.stages, design.options)
+    ]
+    cox = submit(cox_piece, head, name=f"cox-{seed}", priority="cox") if "cox" in stages_to_run(design.stages) else None
+    finish = submit(finish_replicate, head, cox, pieces, name=f"replicate-{seed}", priority="finish")
+    return finish, [head, *([cox] if cox is not None else []), *pieces]
 
 
 def _traceback_text(future) -> str:

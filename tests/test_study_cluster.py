@@ -137,8 +137,8 @@ def test_one_and_two_workers_give_identical_numbers(cluster, tmp_path):
 
 
 def test_cox_and_prediction_folds_are_tasks_of_their_own_and_match_one_process(cluster, tmp_path):
-    """The Cox stage and each (model, outer fold) of a replicate's prediction stage are tasks any worker may
-    run; the rows equal those of ``run_replicate`` in this process."""
+    """Each endpoint of the Cox stage and each (model, outer fold) of a replicate's prediction stage are tasks
+    any worker may run; the rows equal those of ``run_replicate`` in this process."""
     from distributed import Client, get_task_stream
 
     from lesionmap.study import run_replicate
@@ -151,7 +151,7 @@ def test_cox_and_prediction_folds_are_tasks_of_their_own_and_match_one_process(c
     assert result.computed == 1
     keys = {str(task["key"]) for task in stream.data}
     assert len({key for key in keys if key.startswith("lesionmap-piece-5-")}) == 4
-    assert len({key for key in keys if key.startswith("lesionmap-cox-5-")}) == 1
+    assert len({key for key in keys if key.startswith("lesionmap-cox-5-")}) == 2  # one per endpoint
     local = run_replicate(0, 5, "mcrc", 300, stages=stages, options=options)
     pd.testing.assert_frame_equal(_numbers(local), _numbers(result.rows), check_exact=True)
     assert (result.rows["stage"] == "prediction").sum() == 2

@@ -131,13 +131,13 @@ def growth_rows(fit, estimates: pd.DataFrame, truth: pd.DataFrame | None) -> lis
     return rows
 
 
-def cox_rows(models: dict, tables: dict, oracle_tables: dict) -> tuple[list[dict], dict]:
+def cox_rows(models: dict, tables: dict, oracle: dict) -> tuple[list[dict], dict]:
     """Organ log hazard ratios and the frailty variance of each endpoint against the oracle fit.
 
     The oracle is the same model (same covariates, same references) fitted with the target lesions' true
-    event times (``oracle_tables``, from ``pipeline.oracle_events``; None for a user's data): the value the Cox
-    stage would estimate if the growth model recovered every event time. Organs not estimable in either fit are
-    left out. Returns the rows and the phenotype summary (for the findings).
+    event times (``oracle`` maps endpoint -> (oracle event table, its fit), from ``cox_endpoint``; None for a
+    user's data): the value the Cox stage would estimate if the growth model recovered every event time. Organs
+    not estimable in either fit are left out. Returns the rows and the phenotype summary (for the findings).
     """
     from lesionmap import pipeline
     from lesionmap.survival import phenotypes as ph
@@ -146,13 +146,8 @@ def cox_rows(models: dict, tables: dict, oracle_tables: dict) -> tuple[list[dict
     rows = []
     for endpoint in pipeline.ENDPOINTS:
         fit = models[endpoint]["fit"]
-        oracle_table = oracle_tables.get(endpoint)
-        oracle_fit = oracle_hr = None
-        if oracle_table is not None:
-            oracle_fit = ph.fit_organ_model(
-                oracle_table, models[endpoint]["covariates"], models[endpoint]["references"]
-            )
-            oracle_hr = ph.organ_hazard_ratios(oracle_fit, oracle_table).set_index("organ")
+        oracle_table, oracle_fit = oracle.get(endpoint) or (None, None)
+        oracle_hr = ph.organ_hazard_ratios(oracle_fit, oracle_table).set_index("organ") if oracle_fit else None
         hazard = summary["hazard_ratios"][endpoint].set_index("organ")
         se = fit.summary.query("term == 'organ'").set_index("level")["se(coef)"]
         for organ, row in hazard.iterrows():
@@ -328,20 +323,24 @@ def replicate_head(
     return ReplicateHead(int(replicate), int(seed), rows, seconds, cpu_seconds, cox_inputs, plan, _peak_memory_mb())
 
 
-def cox_piece(head: ReplicateHead) -> Piece:
-    """The Cox stage on the head's event tables (covariate selection and the organ models of both endpoints,
-    their oracle fits): its rows and the phenotype findings. Needs no folder, so any worker can run it."""
+def cox_endpoint(table: pd.DataFrame, oracle_table: pd.DataFrame | None, endpoint: str) -> tuple[dict, object]:
+    """One endpoint's organ Cox model (covariate selection, final fit) and its oracle fit (None without truth)."""
     from lesionmap import pipeline
-    from lesionmap.study import findings
+    from lesionmap.survival import phenotypes as ph
 
-    def compute():
-        _quiet_empty_organs()
-        tables = {e: table for e, (table, _) in head.cox_inputs.items()}
-        models = {e: pipeline.organ_model_of(table, e) for e, table in tables.items()}
-        rows, summary = cox_rows(models, tables, {e: oracle for e, (_, oracle) in head.cox_inputs.items()})
-        return rows + findings.phenotype_findings(summary["phenotypes"])
+    _quiet_empty_organs()
+    model = pipeline.organ_model_of(table, endpoint)
+    oracle_fit = None
+    if oracle_table is not None:
+        oracle_fit = ph.fit_organ_model(oracle_table, model["covariates"], model["references"])
+    return model, oracle_fit
 
-    return _piece(compute)
+
+def cox_piece(head: ReplicateHead, endpoint: str) -> Piece:
+    """One endpoint of the Cox stage on the head's event tables: ``cox_endpoint``. Needs no folder, so any
+    worker can run it."""
+    table, oracle_table = head.cox_inputs[endpoint]
+    return _piece(lambda: cox_endpoint(table, oracle_table, endpoint))
 
 
 def prediction_piece(head: ReplicateHead, model: str, fold: int) -> Piece:
@@ -351,14 +350,16 @@ def prediction_piece(head: ReplicateHead, model: str, fold: int) -> Piece:
     return _piece(lambda: predict.evaluate_fold(head.plan, model, fold, n_jobs=1))
 
 
-def finish_replicate(head: ReplicateHead, cox: Piece | None, pieces: list[Piece]) -> pd.DataFrame:
-    """The replicate's rows (``ROW_COLUMNS``): the head's, the Cox stage's, the prediction stage's from its
-    pieces (given in ``prediction_steps`` order), the seconds of every stage (a stage's seconds add up over its
-    tasks, wherever they ran) and the peak memory of the largest task."""
-    from lesionmap import predict
+def finish_replicate(head: ReplicateHead, cox: list[Piece], pieces: list[Piece]) -> pd.DataFrame:
+    """The replicate's rows (``ROW_COLUMNS``): the head's, the Cox stage's from its endpoint pieces (given in
+    ``pipeline.ENDPOINTS`` order), the prediction stage's from its pieces (given in ``prediction_steps`` order),
+    the seconds of every stage (a stage's seconds add up over its tasks, wherever they ran) and the peak memory
+    of the largest task."""
+    from lesionmap import pipeline, predict
+    from lesionmap.study import findings
 
-    if (cox is None) != (head.cox_inputs is None):
-        raise ValueError("the Cox stage's piece and the head's Cox inputs must come together")
+    if bool(cox) != (head.cox_inputs is not None):
+        raise ValueError("the Cox stage's pieces and the head's Cox inputs must come together")
     if (head.plan is None) and pieces:
         raise ValueError(f"{len(pieces)} prediction piece(s) for a replicate without a prediction stage")
     rows = list(head.rows)
@@ -368,15 +369,19 @@ def finish_replicate(head: ReplicateHead, cox: Piece | None, pieces: list[Piece]
         seconds[stage] = seconds.get(stage, 0.0) + sum(piece.seconds for piece in done)
         cpu_seconds[stage] = cpu_seconds.get(stage, 0.0) + sum(piece.cpu_seconds for piece in done)
 
-    if cox is not None:
-        rows += cox.output
-        add("cox", [cox])
+    if cox:
+        fitted = dict(zip(pipeline.ENDPOINTS, (piece.output for piece in cox), strict=True))
+        tables = {e: head.cox_inputs[e][0] for e in pipeline.ENDPOINTS}
+        oracle = {e: (head.cox_inputs[e][1], fitted[e][1]) for e in pipeline.ENDPOINTS if fitted[e][1] is not None}
+        cox_stage_rows, summary = cox_rows({e: fitted[e][0] for e in pipeline.ENDPOINTS}, tables, oracle)
+        rows += cox_stage_rows + findings.phenotype_findings(summary["phenotypes"])
+        add("cox", cox)
     if head.plan is not None:
         rows += prediction_rows(predict.combine_folds(head.plan, [piece.output for piece in pieces]))
         add("prediction", pieces)
     rows += [_row("timing", f"{stage} seconds", value) for stage, value in seconds.items()]
     rows += [_row("timing", f"{stage} cpu seconds", value) for stage, value in cpu_seconds.items()]
-    memory = max([head.peak_memory_mb] + [piece.peak_memory_mb for piece in [*pieces, *([cox] if cox else [])]])
+    memory = max([head.peak_memory_mb] + [piece.peak_memory_mb for piece in [*cox, *pieces]])
     rows.append(_row("timing", "peak memory MB", memory))
     frame = pd.DataFrame(rows)
     frame.insert(0, "seed", head.seed)
@@ -394,7 +399,7 @@ def run_replicate(
     workdir: str | None = None,
 ) -> pd.DataFrame:
     """Run the pipeline on one simulated cohort (seed ``seed``) in this process and return its tidy rows
-    (``ROW_COLUMNS``): ``replicate_head``, ``cox_piece``, each ``prediction_piece``, then ``finish_replicate``,
+    (``ROW_COLUMNS``): ``replicate_head``, a ``cox_piece`` per endpoint, each ``prediction_piece``, then ``finish_replicate``,
     the tasks a study runs on Dask (so the numbers are the same either way).
 
     ``options``: ``saem_iterations`` (K1, K2), ``n_clusters``, ``encoding``, ``ties``, ``prediction_models``,
@@ -402,8 +407,10 @@ def run_replicate(
     stage's wall and CPU seconds (on a busy machine the CPU time is what the stage costs) and the worker's peak
     memory. The private folder is removed, whatever happens.
     """
+    from lesionmap.pipeline import ENDPOINTS
+
     head = replicate_head(replicate, seed, cohort, n_patients, stages, options, workdir)
-    cox = cox_piece(head) if head.cox_inputs is not None else None
+    cox = [cox_piece(head, endpoint) for endpoint in ENDPOINTS] if head.cox_inputs is not None else []
     pieces = [prediction_piece(head, model, fold) for model, fold in prediction_steps(stages, options)]
     return finish_replicate(head, cox, pieces)
 

@@ -2,7 +2,7 @@
 
 Each replicate is one seed and a small graph of tasks: ``replicate_head`` runs the pipeline's stages in order
 in a private folder of one worker (simulate, SDTM, SAEM, events, sequences) and hands on the Cox stage's event
-tables and the prediction stage's plan; ``cox_piece`` (the organ Cox models) and one ``prediction_piece`` per
+tables and the prediction stage's plan; a ``cox_piece`` per endpoint (its organ Cox model) and one ``prediction_piece`` per
 (model, outer fold) of Chapter 6's nested cross-validation are tasks that any worker can run side by side;
 ``finish_replicate`` combines them into the replicate's tidy rows. The replicate's data (SDTM, measurements,
 fits) never leave the head's worker: the pieces receive only lesion event tables, baseline features and
@@ -29,6 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from lesionmap.config import DEFAULT_SEED
+from lesionmap.pipeline import ENDPOINTS
 from lesionmap.study.replicate import (
     DEFAULT_OPTIONS,
     SINGLE_THREAD_ENV,
@@ -332,9 +333,11 @@ def _submit_replicate(client, design: StudyDesign, i: int, seed: int, token: str
         )
         for model, fold in prediction_steps(design.stages, design.options)
     ]
-    cox = submit(cox_piece, head, name=f"cox-{seed}", priority="cox") if "cox" in stages_to_run(design.stages) else None
+    cox = []
+    if "cox" in stages_to_run(design.stages):
+        cox = [submit(cox_piece, head, e, name=f"cox-{seed}-{e}", priority="cox") for e in ENDPOINTS]
     finish = submit(finish_replicate, head, cox, pieces, name=f"replicate-{seed}", priority="finish")
-    return finish, [head, *([cox] if cox is not None else []), *pieces]
+    return finish, [head, *cox, *pieces]
 
 
 def _traceback_text(future) -> str:

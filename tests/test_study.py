@@ -177,14 +177,24 @@ def _worker_settings():
     return os.environ.get("MALLOC_TRIM_THRESHOLD_"), dask.config.get("distributed.worker.profile.enabled")
 
 
+def _scheduler_durations():
+    import dask
+
+    return dask.config.get("distributed.scheduler.default-task-durations")
+
+
 def test_embedded_workers_keep_glibc_malloc_tuning_and_run_without_the_profiler():
-    from lesionmap.study.runner import embedded_client
+    from lesionmap.study.runner import SCHEDULER_CONFIG, embedded_client
 
     client = embedded_client(1)
     try:
         settings = list(client.run(_worker_settings).values())
+        durations = client.run_on_scheduler(_scheduler_durations)
     finally:
         cluster = client.cluster
         client.close()
         cluster.close()
     assert settings == [(None, False)]
+    # The scheduler expects the study's pieces to be long enough to move to an idle worker.
+    expected = SCHEDULER_CONFIG["distributed.scheduler.default-task-durations"]
+    assert {name: durations.get(name) for name in expected} == expected

@@ -161,6 +161,19 @@ WORKER_CONFIG = {
     "distributed.worker.profile.enabled": False,
 }
 
+#: What the scheduler should expect a study task to take before it has timed one (its default is 0.5 s). A
+#: piece's inputs lie on its head's worker, and the scheduler moves a task to an idle worker only when the task
+#: is long beside the transfer of its inputs: with the default it would keep a replicate's Cox and prediction
+#: pieces on the head's worker while the others idle. The figures are paper-scale orders of magnitude.
+SCHEDULER_CONFIG = {
+    "distributed.scheduler.default-task-durations": {
+        "lesionmap-head": "30s",
+        "lesionmap-cox": "10s",
+        "lesionmap-piece": "5s",
+        "lesionmap-replicate": "100ms",
+    }
+}
+
 
 def embedded_client(workers: int):
     """A ``LocalCluster`` of ``workers`` processes with one thread each and BLAS threads pinned to one.
@@ -168,11 +181,13 @@ def embedded_client(workers: int):
     Two of Dask's defaults are turned off for these workers (``WORKER_CONFIG``), both measured on a
     paper-scale replicate: the nanny's ``MALLOC_TRIM_THRESHOLD_`` (it fixes glibc's mmap threshold, so every
     array over 128 KiB is mapped and page-faulted afresh: the SAEM ran 2.6 times slower) and the statistical
-    profiler (it samples the running task every 10 ms: a fifth of the SAEM's time).
+    profiler (it samples the running task every 10 ms: a fifth of the SAEM's time). The scheduler runs in this
+    process and is given the study's task durations (``SCHEDULER_CONFIG``, set in this process's Dask config).
     """
     import dask
     from dask.distributed import Client, LocalCluster
 
+    dask.config.set(SCHEDULER_CONFIG)
     os.environ.update(SINGLE_THREAD_ENV)  # inherited by the worker processes it spawns
     with dask.config.set(WORKER_CONFIG):
         cluster = LocalCluster(

@@ -288,6 +288,14 @@ def _piece(compute) -> Piece:
     return Piece(output, time.perf_counter() - started, time.process_time() - cpu_started, _peak_memory_mb())
 
 
+def cox_steps(stages) -> list[str]:
+    """The endpoints of a replicate's Cox stage, one piece each, in the order they are combined; none when the
+    stages leave the Cox stage out."""
+    from lesionmap.pipeline import ENDPOINTS
+
+    return list(ENDPOINTS) if "cox" in stages_to_run(stages) else []
+
+
 def prediction_steps(stages, options: dict | None = None) -> list[tuple[str, int]]:
     """The (model, outer fold) pieces of a replicate's prediction stage, in the order they are combined;
     none when the stages leave prediction out."""
@@ -407,10 +415,8 @@ def run_replicate(
     stage's wall and CPU seconds (on a busy machine the CPU time is what the stage costs) and the worker's peak
     memory. The private folder is removed, whatever happens.
     """
-    from lesionmap.pipeline import ENDPOINTS
-
     head = replicate_head(replicate, seed, cohort, n_patients, stages, options, workdir)
-    cox = [cox_piece(head, endpoint) for endpoint in ENDPOINTS] if head.cox_inputs is not None else []
+    cox = [cox_piece(head, endpoint) for endpoint in cox_steps(stages)]
     pieces = [prediction_piece(head, model, fold) for model, fold in prediction_steps(stages, options)]
     return finish_replicate(head, cox, pieces)
 
@@ -486,7 +492,6 @@ def _plan_prediction(ctx, data, clustering, options):
     from lesionmap import predict
 
     features = predict.baseline_features(data.patients, data.lesions, data.measurements)
-    predict.check_baseline_features(features)
     labels, _ = predict.progression_labels(clustering.labels_, False)
     models = list(options["prediction_models"])
     grids = predict.search_grids(models, [0.1], [2, 3], [0.1, 10.0, 1000.0])

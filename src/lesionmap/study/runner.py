@@ -29,12 +29,12 @@ from pathlib import Path
 import pandas as pd
 
 from lesionmap.config import DEFAULT_SEED
-from lesionmap.pipeline import ENDPOINTS
 from lesionmap.study.replicate import (
     DEFAULT_OPTIONS,
     SINGLE_THREAD_ENV,
     STAGES,
     cox_piece,
+    cox_steps,
     finish_replicate,
     prediction_piece,
     prediction_steps,
@@ -348,9 +348,7 @@ def _submit_replicate(client, design: StudyDesign, i: int, seed: int, token: str
         )
         for model, fold in prediction_steps(design.stages, design.options)
     ]
-    cox = []
-    if "cox" in stages_to_run(design.stages):
-        cox = [submit(cox_piece, head, e, name=f"cox-{seed}-{e}", priority="cox") for e in ENDPOINTS]
+    cox = [submit(cox_piece, head, e, name=f"cox-{seed}-{e}", priority="cox") for e in cox_steps(design.stages)]
     finish = submit(finish_replicate, head, cox, pieces, name=f"replicate-{seed}", priority="finish")
     return finish, [head, *cox, *pieces]
 

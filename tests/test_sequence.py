@@ -20,6 +20,8 @@ from lesionmap.sequence import (
     clustering_stability,
     encode_sequences,
     evaluate_k,
+    fit_kmeans,
+    gaps_by_first_organ,
     group_sizes,
     hetero_subclusters,
     information_criteria,
@@ -28,6 +30,7 @@ from lesionmap.sequence import (
     name_clusters,
     progression_intervals,
     progression_sequences,
+    restart_sensitivity,
     sequence_counts,
     with_groups,
 )
@@ -358,6 +361,32 @@ def test_evaluate_k_criteria_match_direct_computations(planted):
     assert table.loc[1, "inertia"] > table.loc[4, "inertia"] > table.loc[5, "inertia"]
 
 
+def test_kmeans_on_distinct_rows_has_the_objective_of_kmeans_on_all_rows():
+    rng = np.random.default_rng(8)
+    centres = rng.normal(scale=3.0, size=(4, 6))
+    distinct = np.repeat(centres, 10, axis=0) + rng.normal(size=(40, 6))
+    X = distinct[rng.integers(0, 40, size=400)]
+    assert len(np.unique(X, axis=0)) <= 40
+    fit, labels = fit_kmeans(X, 4, random_state=0, n_init=20)
+    assert labels.shape == (len(X),)
+    np.testing.assert_array_equal(labels, fit.predict(X))
+    means = np.vstack([X[labels == j].mean(axis=0) for j in range(4)])
+    np.testing.assert_allclose(fit.cluster_centers_, means, atol=1e-9)
+    assert fit.inertia_ == pytest.approx(((X - means[labels]) ** 2).sum())
+    plain = KMeans(4, n_init=20, random_state=0).fit(X)
+    assert fit.inertia_ <= plain.inertia_ + 1e-9
+    few = np.repeat(np.eye(3), 5, axis=0)
+    _, few_labels = fit_kmeans(few, 3, random_state=0, n_init=5)
+    assert adjusted_rand_score(few_labels, np.repeat([0, 1, 2], 5)) == 1.0
+
+
+def test_enough_restarts_reach_one_partition_whatever_the_kmeans_seed(planted):
+    sequences, _, _ = planted
+    encoded = encode_sequences(sequences, "onehot_padded").to_numpy()
+    partitions = [fit_kmeans(encoded, 5, random_state=seed)[1] for seed in (0, 1, 2)]
+    assert all(adjusted_rand_score(partitions[0], other) == 1.0 for other in partitions[1:])
+
+
 def test_information_criteria_recover_the_number_of_spherical_gaussian_clusters():
     rng = np.random.default_rng(5)
     centres = rng.normal(scale=8.0, size=(4, 6))
@@ -473,3 +502,41 @@ def test_padded_encoding_adds_one_empty_rank_column_per_rank(hand_made):
     assert list(padded.columns) == list(onehot.columns) + ["none@1", "none@2"]
     raw = np.append(onehot.loc["D"].to_numpy(), [0.0, 1.0])  # D progresses in one organ: rank 2 is empty
     assert padded.loc["D"].to_numpy() == pytest.approx(np.exp(raw) / np.exp(raw).sum())
+
+
+def test_gaps_by_first_organ_counts_two_and_three_organ_patients_by_their_first_class():
+    rows = [
+        ("A", "liver", "target", "progression", 10.0, True),
+        ("A", "lung", "new", "progression", 40.0, True),
+        ("B", "lung", "target", "progression", 10.0, True),
+        ("B", "liver", "target", "progression", 100.0, True),
+        ("C", "bone", "non-target", "progression", 5.0, True),
+        ("C", "regional LN", "target", "progression", 25.0, True),
+        ("C", "lung", "new", "progression", 50.0, True),
+        ("D", "liver", "target", "progression", 10.0, True),
+        ("D", "bone", "new", "progression", 10.0, True),
+        ("D", "lung", "new", "progression", 30.0, True),
+        ("E", "liver", "target", "progression", 10.0, True),
+        ("F", "liver", "target", "progression", 10.0, True),
+        ("F", "liver", "target", "progression", 12.0, True),
+        ("F", "lung", "target", "progression", 70.0, True),
+    ]
+    patients = pd.DataFrame({"patient_id": list("ABCDEF")})
+    gaps = gaps_by_first_organ(progression_sequences(_events(rows), patients)).set_index("first_organ")
+    assert gaps.loc["liver", "patients"] == 2 and gaps.loc["liver", "median_gap"] == pytest.approx((30 + 60) / 2)
+    assert gaps.loc["lung", "patients"] == 1 and gaps.loc["lung", "median_gap"] == 90
+    assert gaps.loc["other", "patients"] == 1 and gaps.loc["other", "median_gap"] == 20
+    only_three = gaps_by_first_organ(progression_sequences(_events(rows), patients), n_organs=(3,)).set_index(
+        "first_organ"
+    )
+    assert only_three["patients"].tolist() == [0, 0, 1] and np.isnan(only_three.loc["liver", "median_gap"])
+
+
+def test_restart_sensitivity_finds_one_set_of_names_once_restarts_suffice(planted):
+    sequences, _, _ = planted
+    clustering = SequenceClustering(random_state=0, n_init=50).fit(sequences)
+    table = restart_sensitivity(sequences, clustering, restarts=(1, 50), n_seeds=4, random_state=0)
+    assert table["restarts"].tolist() == [1, 50] and (table["seeds"] == 4).all()
+    assert table.loc[1, "name_sets"] == 1 and table.loc[1, "modal_share"] == 1.0
+    assert table.loc[1, "modal_names"] == ", ".join(sorted(clustering.names_["name"]))
+    assert table.loc[1, "inertia_max"] <= table.loc[0, "inertia_max"] + 1e-9

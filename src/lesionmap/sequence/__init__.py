@@ -15,13 +15,16 @@ from lesionmap.sequence.characteristics import group_characteristics
 from lesionmap.sequence.cluster import (
     DEFAULT_N_INIT,
     DEFAULT_SILHOUETTE_SAMPLE,
+    SCREEN_N_INIT,
     SequenceClustering,
     Subclusters,
     clustering_stability,
     evaluate_k,
+    fit_kmeans,
     hetero_members,
     hetero_subclusters,
     information_criteria,
+    restart_sensitivity,
 )
 from lesionmap.sequence.encode import ENCODINGS, encode_sequences, softmax_rows
 from lesionmap.sequence.groups import (
@@ -62,6 +65,7 @@ from lesionmap.sequence.sequences import (
 )
 from lesionmap.sequence.summaries import (
     BOX_PERCENTILES,
+    gaps_by_first_organ,
     group_sizes,
     interval_quantiles,
     interval_table,
@@ -88,6 +92,7 @@ __all__ = [
     "BOX_PERCENTILES",
     "DEFAULT_N_INIT",
     "DEFAULT_SILHOUETTE_SAMPLE",
+    "SCREEN_N_INIT",
     "ENCODINGS",
     "FIRST_ORGAN_CLASSES",
     "GROUP_ORDER",
@@ -117,14 +122,17 @@ __all__ = [
     "encode_sequences",
     "encoding_comparison",
     "evaluate_k",
+    "fit_kmeans",
     "first_organ_by_treatment",
     "first_organ_class",
     "gap_comparison",
     "group_characteristics",
+    "gaps_by_first_organ",
     "group_sizes",
     "hetero_members",
     "hetero_subclusters",
     "information_criteria",
+    "restart_sensitivity",
     "interval_quantiles",
     "interval_table",
     "interval_tests",

@@ -6,7 +6,10 @@
 - ``interval_quantiles``: the 10th, 25th, 50th, 75th and 90th percentiles of those intervals (the paper's boxes
   run from the 25th to the 75th percentile, whiskers from the 10th to the 90th);
 - ``group_sizes``: patients per group, optionally per treatment, with shares (Fig. 5b);
-- ``with_groups``: the patients table with a group column, for survival statistics and charts.
+- ``with_groups``: the patients table with a group column, for survival statistics and charts;
+- ``gaps_by_first_organ``: the gap from the 1st to the 2nd progressing organ by first-organ class, without any
+  clustering (whether liver-first disease progresses faster after its first progression, in any sequences:
+  observed or a simulation's true ones).
 """
 
 from __future__ import annotations
@@ -15,7 +18,13 @@ import numpy as np
 import pandas as pd
 
 from lesionmap.sequence.naming import GROUP_ORDER
-from lesionmap.sequence.sequences import INTERVAL_LABELS, ProgressionSequences, progression_intervals
+from lesionmap.sequence.sequences import (
+    FIRST_ORGAN_CLASSES,
+    INTERVAL_LABELS,
+    ProgressionSequences,
+    first_organ_class,
+    progression_intervals,
+)
 
 #: Percentiles of ``interval_quantiles`` (box: 25-75, whiskers: 10-90, as the paper's figures).
 BOX_PERCENTILES = (10, 25, 50, 75, 90)
@@ -108,3 +117,37 @@ def with_groups(patients: pd.DataFrame, labels: pd.Series, name: str = "group") 
         raise ValueError(f"{int(values.isna().sum())} patient(s) have no group label")
     table[name] = pd.Categorical(values, categories=_group_categories(values), ordered=True)
     return table
+
+
+def gaps_by_first_organ(sequences: ProgressionSequences, n_organs=(2, 3)) -> pd.DataFrame:
+    """Median gap (days) from the 1st to the 2nd progressing organ by the class of the first organ.
+
+    Patients progressing in ``n_organs`` organs (the First groups' range by default) whose first rank holds one
+    organ, or organs of one class, count under that class (liver, lung, other); a first rank across classes is
+    left out. Columns: first_organ, patients, median_gap, p25, p75 (one row per class, classes without patients
+    included with NaN).
+    """
+    table = sequences.patients.set_index("patient_id")
+    chosen = table.index[table["n_organs"].isin(list(n_organs))]
+    first = sequences.organs[(sequences.organs["rank"] == 1) & sequences.organs["patient_id"].isin(chosen)]
+    classes = (
+        first.assign(klass=first["organ"].map(first_organ_class))
+        .groupby("patient_id")["klass"]
+        .agg(lambda s: s.iat[0] if s.nunique() == 1 else "")
+    )
+    gaps = progression_intervals(sequences.subset(chosen), orders=2)["2nd-1st"]
+    frame = pd.DataFrame({"klass": classes, "gap": gaps.reindex(classes.index)})
+    rows = []
+    for klass in FIRST_ORGAN_CLASSES:
+        values = frame.loc[frame["klass"] == klass, "gap"].dropna().to_numpy(float)
+        quartiles = np.percentile(values, [25, 50, 75]) if len(values) else [np.nan] * 3
+        rows.append(
+            {
+                "first_organ": klass,
+                "patients": len(values),
+                "median_gap": quartiles[1],
+                "p25": quartiles[0],
+                "p75": quartiles[2],
+            }
+        )
+    return pd.DataFrame(rows)

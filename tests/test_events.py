@@ -96,3 +96,15 @@ def test_the_horizon_decides_how_far_target_progression_is_derived(tables):
     events = lesion_events(individual, lesions, tables[3], alive)
     nt = events[(events["lesion_id"] == "P2/NT01") & (events["endpoint"] == "progression")]
     assert nt["day"].tolist() == [100] and not nt["event"].any()
+
+
+def test_parameters_of_non_target_or_unknown_lesions_are_refused(tables):
+    patients, lesions, individual, _ = tables
+    non_target = pd.concat(
+        [individual, pd.DataFrame({"V0": [500.0], "Kd": [0.01], "F": [0.2], "Kg": [0.003]}, index=["P1/NT01"])]
+    )
+    with pytest.raises(ValueError, match="not target lesions.*P1/NT01.*non-target"):
+        target_events(non_target, lesions, patients)
+    unknown = individual.rename(index={"P2/T01": "P9/T01"})
+    with pytest.raises(ValueError, match="not in the lesions table.*P9/T01"):
+        target_events(unknown, lesions, patients)

@@ -40,6 +40,24 @@ def _censor(
     return day, event
 
 
+def _check_target_parameters(individual: pd.DataFrame, lesions: pd.DataFrame) -> None:
+    """Parameters must belong to known target lesions: a non-target or new lesion given parameters would get a
+    second, model-derived series of events beside the ones its scans record."""
+    kinds = lesions.set_index("lesion_id")["kind"].reindex(individual.index)
+    unknown = kinds.index[kinds.isna()]
+    if len(unknown):
+        raise ValueError(
+            f"individual parameters: {len(unknown)} lesion(s) are not in the lesions table "
+            f"(first: {list(unknown[:3])}); pass the lesions the parameters were fitted on"
+        )
+    other = kinds[kinds != "target"]
+    if len(other):
+        raise ValueError(
+            f"individual parameters: {len(other)} lesion(s) are not target lesions (first: {other.index[0]!r}, "
+            f"kind {other.iat[0]!r}); model-derived events apply to target lesions only, keep their rows"
+        )
+
+
 def target_events(
     individual: pd.DataFrame,
     lesions: pd.DataFrame,
@@ -58,6 +76,7 @@ def target_events(
     """
     from lesionmap.growth.model import time_to_progression, time_to_response
 
+    _check_target_parameters(individual, lesions)
     frame = (
         individual[["V0", "Kd", "F", "Kg"]]
         .join(lesions.set_index("lesion_id")[["patient_id", "organ", "kind"]], how="inner")

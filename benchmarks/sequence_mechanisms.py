@@ -4,8 +4,8 @@
         [--set involvement.weight.lung=6.0 --set liver_hub.new_lesion_log_hazard_ratio=0.8] [--n-patients 4308]
 
 For each seed: simulate with the spec's values (``--set KEY=VALUE`` overrides a value; KEY is a dotted path
-into the spec's numbers, VALUE is read as JSON), write SDTM as XPT and read it back, derive the lesion events
-from the simulation's *true* lesion parameters (no SAEM: about 20 s a seed instead of the 75 s of
+into the spec's numbers, VALUE is read as JSON), write SDTM as XPT and read it back, derive the target lesions' events
+from the simulation's *true* parameters of those lesions (no SAEM: about 20 s a seed instead of the 75 s of
 ``check_findings.py --quick``), cluster the sequences as Chapter 4 does (k = 5, ``onehot_padded``) and print,
 per named cluster: patients, mean progressing organs, first-organ class shares, OS median and the median gap
 from the 1st to the 2nd progression; then the first-organ shares of the patients progressing in 2-3 organs and
@@ -64,7 +64,8 @@ def summarise_seed(spec, seed: int, n_patients: int | None) -> str:
     with tempfile.TemporaryDirectory() as folder:
         write_sdtm(cohort, folder, fmt="xpt")
         data = read_sdtm(folder)
-    truth = cohort.truth.lesions.set_index("lesion_id")[["V0", "Kd", "F", "Kg"]]
+    targets = data.lesions.loc[data.lesions["kind"] == "target", "lesion_id"]
+    truth = cohort.truth.lesions.set_index("lesion_id").loc[targets, ["V0", "Kd", "F", "Kg"]]
     events = lesion_events(truth, data.lesions, data.lesion_status, data.patients)
     sequences = sequence.progression_sequences(events, data.patients)
     labels = (

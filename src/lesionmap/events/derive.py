@@ -79,7 +79,7 @@ def target_events(
     _check_target_parameters(individual, lesions)
     frame = (
         individual[["V0", "Kd", "F", "Kg"]]
-        .join(lesions.set_index("lesion_id")[["patient_id", "organ", "kind"]], how="inner")
+        .join(lesions.set_index("lesion_id")[["patient_id", "organ"]])
         .join(horizon_days(patients, horizon), on="patient_id")
     )
     last_day = frame["horizon_day"].to_numpy(float)

@@ -28,9 +28,11 @@ from lesionmap.sequence import (
     interval_quantiles,
     interval_table,
     name_clusters,
+    partition_optimality,
     progression_intervals,
     progression_sequences,
     restart_sensitivity,
+    rule_partition,
     sequence_counts,
     with_groups,
 )
@@ -540,3 +542,60 @@ def test_restart_sensitivity_finds_one_set_of_names_once_restarts_suffice(plante
     assert table.loc[1, "name_sets"] == 1 and table.loc[1, "modal_share"] == 1.0
     assert table.loc[1, "modal_names"] == ", ".join(sorted(clustering.names_["name"]))
     assert table.loc[1, "inertia_max"] <= table.loc[0, "inertia_max"] + 1e-9
+
+
+def test_rule_partition_groups_by_organ_count_then_first_organ_class():
+    rows = [
+        ("A", "bone", "target", "progression", 10.0, True),
+        ("B", "liver", "target", "progression", 10.0, True),
+        ("B", "bone", "non-target", "progression", 10.0, True),
+        ("B", "lung", "new", "progression", 40.0, True),
+        ("C", "bone", "target", "progression", 10.0, True),
+        ("C", "lung", "target", "progression", 10.0, True),
+        ("D", "regional LN", "target", "progression", 5.0, True),
+        ("D", "liver", "target", "progression", 30.0, True),
+        ("E", "lung", "target", "progression", 5.0, True),
+        *[("E", organ, "target", "progression", 10.0 * i, True) for i, organ in enumerate(["liver", "bone", "GR"], 2)],
+        ("F", "liver", "target", "progression", 5.0, False),
+    ]
+    patients = pd.DataFrame({"patient_id": list("ABCDEF")})
+    groups = rule_partition(progression_sequences(_events(rows), patients))
+    assert groups.to_dict() == {
+        "A": MONO_ORGAN,
+        "B": LIVER_FIRST,
+        "C": LUNG_FIRST,
+        "D": OTHER_FIRST,
+        "E": HETERO_ORGAN,
+    }
+    assert rule_partition(progression_sequences(_events(rows), patients), many_organs=3)["B"] == HETERO_ORGAN
+
+
+def test_partition_optimality_finds_the_planted_groups_at_the_best_inertia(planted):
+    sequences, _, truth = planted
+    clustering = SequenceClustering(n_clusters=5, encoding="onehot_padded", random_state=0, n_init=50).fit(sequences)
+    table = partition_optimality(clustering, sequences).set_index("partition")
+    rule = rule_partition(sequences)
+    assert (rule == truth.loc[rule.index]).all()
+    assert table["above_best"].abs().max() < 1e-9
+    assert table["ari_rule"].min() == pytest.approx(1.0)
+    assert set(table.loc["the paper's groups, by rule", "groups"].split(", ")) == {
+        f"{name} (80)" for name in ARCHETYPES
+    }
+
+
+def test_partition_optimality_measures_a_rule_partition_worse_than_the_best():
+    rows = []
+    for j in range(60):
+        rows.append((f"L{j}", "liver", "target", "progression", 10.0, True))
+        rows.append((f"B{j}", "bone", "target", "progression", 10.0, True))
+        follower = "GR" if j % 2 else "pancreas"
+        rows += [
+            (f"T{j}", organ, "target", "progression", 10.0 * i, True) for i, organ in enumerate(["lung", follower], 1)
+        ]
+    patients = pd.DataFrame({"patient_id": sorted({row[0] for row in rows})})
+    sequences = progression_sequences(_events(rows), patients)
+    clustering = SequenceClustering(n_clusters=3, encoding="onehot_padded", random_state=0, n_init=20).fit(sequences)
+    table = partition_optimality(clustering, sequences).set_index("partition")
+    # the rule pools liver-only and bone-only patients as Mono-Organ; k-means with three clusters keeps them apart
+    assert table.loc["the paper's groups, by rule", "above_best"] > 0.1
+    assert table.loc["k-means, best of restarts", "above_best"] == 0.0

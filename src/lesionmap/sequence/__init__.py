@@ -24,7 +24,9 @@ from lesionmap.sequence.cluster import (
     hetero_members,
     hetero_subclusters,
     information_criteria,
+    partition_optimality,
     restart_sensitivity,
+    rule_partition,
 )
 from lesionmap.sequence.encode import ENCODINGS, encode_sequences, softmax_rows
 from lesionmap.sequence.groups import (
@@ -133,6 +135,8 @@ __all__ = [
     "hetero_subclusters",
     "information_criteria",
     "restart_sensitivity",
+    "rule_partition",
+    "partition_optimality",
     "interval_quantiles",
     "interval_table",
     "interval_tests",

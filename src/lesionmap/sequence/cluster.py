@@ -39,12 +39,16 @@ from sklearn.metrics import adjusted_rand_score, silhouette_score
 from lesionmap.sequence.encode import ENCODINGS, encode_sequences
 from lesionmap.sequence.naming import (
     HETERO_ORGAN,
+    LIVER_FIRST,
+    LUNG_FIRST,
     MANY_ORGANS,
+    MONO_ORGAN,
     NO_PROGRESSION,
+    OTHER_FIRST,
     cluster_composition,
     name_clusters,
 )
-from lesionmap.sequence.sequences import ProgressionSequences
+from lesionmap.sequence.sequences import FIRST_ORGAN_CLASSES, ProgressionSequences, first_organ_class
 from lesionmap.stats import group_concordance
 
 #: k-means restarts of a reported partition (the clusters, the Hetero-Organ sub-clusters), module text.
@@ -365,6 +369,79 @@ def restart_sensitivity(
                 "modal_share": float(counts.iloc[0] / n_seeds),
                 "inertia_min": float(min(inertias)),
                 "inertia_max": float(max(inertias)),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def rule_partition(sequences: ProgressionSequences, many_organs: int = MANY_ORGANS) -> pd.Series:
+    """The paper's five groups drawn by rule instead of by k-means (patient_id -> group, patients who progressed).
+
+    The paper reads its clusters as "stratified by progressive organ number and first-progressive organ"; this is
+    that reading as a rule: Mono-Organ (one progressive organ), Hetero-Organ (``many_organs`` or more), else
+    Liver-, Lung- or Other-First by the class of the first progressive organ; a first rank shared by organs of
+    several classes goes to the liver, then the lung (the order ``name_clusters`` breaks equal shares in).
+    """
+    table = sequences.patients.set_index("patient_id")
+    table = table[table["n_organs"] > 0]
+    first = sequences.organs[sequences.organs["rank"] == 1]
+    classes = first.assign(first=first["organ"].map(first_organ_class)).groupby("patient_id")["first"].agg(set)
+    order = {"liver": LIVER_FIRST, "lung": LUNG_FIRST, "other": OTHER_FIRST}
+    first_group = classes.map(lambda found: next(order[c] for c in FIRST_ORGAN_CLASSES if c in found))
+    groups = first_group.reindex(table.index)
+    groups[table["n_organs"] >= many_organs] = HETERO_ORGAN
+    groups[table["n_organs"] == 1] = MONO_ORGAN
+    return groups.rename("group")
+
+
+def _inertia(X: np.ndarray, labels: np.ndarray) -> float:
+    """Within-group sum of squared distances to the group means (the k-means objective of any partition)."""
+    frame = pd.DataFrame(X)
+    centred = frame - frame.groupby(labels).transform("mean")
+    return float((centred.to_numpy() ** 2).sum())
+
+
+def partition_optimality(clustering: SequenceClustering, sequences: ProgressionSequences) -> pd.DataFrame:
+    """Is the paper's partition (``rule_partition``) a k-means solution of these sequences, and how far from the best?
+
+    Three partitions of ``clustering``'s encoded rows: the fitted clusters (the best of its restarts), the rule's
+    groups, and k-means started once from the rule groups' centres (where k-means goes from the paper's
+    groups). Columns: partition, groups (names with sizes, clusters named by ``clustering``'s rule), inertia,
+    above_best (inertia relative to the fitted clusters' minus 1) and ari_rule (adjusted Rand index with the
+    rule's groups). A rule partition that k-means leaves barely changed (ARI near 1) is a local optimum; its
+    ``above_best`` says how much worse than the best partition it is.
+    """
+    X = clustering.encoded_.to_numpy(float)
+    rule = rule_partition(sequences, many_organs=clustering.many_organs).reindex(clustering.encoded_.index)
+    rule_groups = sorted(pd.unique(rule), key=str)
+    centres = np.vstack([X[(rule == group).to_numpy()].mean(axis=0) for group in rule_groups])
+    started = KMeans(n_clusters=len(rule_groups), init=centres, n_init=1).fit(X)
+
+    def named(labels: np.ndarray) -> str:
+        clusters = pd.Series(labels, index=clustering.encoded_.index)
+        composition = cluster_composition(sequences, clusters, many_organs=clustering.many_organs)
+        names = name_clusters(composition, majority=clustering.majority).join(composition["n"])
+        names = names.sort_values("n", ascending=False)
+        return ", ".join(f"{n} ({c:,})" for n, c in zip(names["name"], names["n"], strict=True))
+
+    rule_codes = pd.Index(rule_groups).get_indexer(rule)
+    sizes = rule.value_counts()
+    candidates = [
+        ("k-means, best of restarts", clustering.clusters_.to_numpy(), named(clustering.clusters_.to_numpy())),
+        ("the paper's groups, by rule", rule_codes, ", ".join(f"{g} ({c:,})" for g, c in sizes.items())),
+        ("k-means started from the rule groups", started.labels_, named(started.labels_)),
+    ]
+    best = _inertia(X, clustering.clusters_.to_numpy())
+    rows = []
+    for partition, labels, groups in candidates:
+        inertia = _inertia(X, labels)
+        rows.append(
+            {
+                "partition": partition,
+                "groups": groups,
+                "inertia": inertia,
+                "above_best": inertia / best - 1.0 if best > 0 else (0.0 if inertia == 0 else np.inf),
+                "ari_rule": float(adjusted_rand_score(rule_codes, labels)),
             }
         )
     return pd.DataFrame(rows)

@@ -301,3 +301,49 @@ def test_levels_with_one_lesion_or_all_events_do_not_overflow_the_fit():
     assert np.isfinite(fit.loglik_integrated_) and np.isfinite(fit.frailty_variance_)
     assert np.isfinite(fit.params_[["bmi", "line", "organ[liver]"]]).all()
     assert fit.loglik_integrated_ > fit.loglik_null_
+
+
+def test_generalized_cholesky_solves_like_cholesky_and_drops_an_unidentified_direction():
+    from scipy import linalg
+
+    from lesionmap.survival.penalized import GeneralizedCholesky
+
+    rng = np.random.default_rng(4)
+    root = rng.normal(size=(5, 5))
+    positive = root @ root.T + np.eye(5)
+    rhs = rng.normal(size=5)
+    np.testing.assert_allclose(GeneralizedCholesky(positive).solve(rhs), linalg.solve(positive, rhs), rtol=1e-10)
+    # the third column repeats the first: rank 4, the repeated direction is dropped and the rest is solved
+    basis = rng.normal(size=(5, 4))
+    singular = basis @ basis.T
+    singular[:, 2], singular[2, :] = singular[:, 0], singular[0, :]
+    singular[2, 2] = singular[0, 0]
+    factor = GeneralizedCholesky(singular)
+    assert factor.rank == 4 and factor.pivots[2] == 0.0
+    consistent = singular @ rng.normal(size=5)
+    solution = factor.solve(consistent)
+    assert solution[2] == 0.0
+    np.testing.assert_allclose(singular @ solution, consistent, rtol=1e-8, atol=1e-8)
+    assert np.isnan(factor.logdet_leading(3)) and np.isfinite(factor.logdet_leading(2))
+
+
+def test_a_runaway_variance_falls_back_to_brents_maximum():
+    """Six lesions per patient sharing one event day: the likelihood rises towards variances where coxme's path
+    meets inner fits that fail; the fit then takes Brent's maximum, the same as search='brent' gives."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for patient in range(60):
+        day = rng.exponential(100)
+        for lesion in range(6):
+            event = rng.random() < 0.9
+            rows.append(
+                (f"P{patient}", ["liver", "lung", "bone"][lesion % 3], patient % 2, day if event else 2 * day, event)
+            )
+    table = pd.DataFrame(rows, columns=["patient_id", "organ", "arm", "day", "event"])
+    fallback = FrailtyCox().fit(table, "day", "event", "patient_id", covariates=["organ", "arm"])
+    brent = FrailtyCox(search="brent").fit(table, "day", "event", "patient_id", covariates=["organ", "arm"])
+    assert fallback.variance_search_ == "brent (coxme's path failed)" and brent.variance_search_ == "brent"
+    assert fallback.frailty_variance_ == pytest.approx(brent.frailty_variance_, rel=1e-2)
+    assert fallback.frailty_variance_ > 1.0 and fallback.converged_
+    ordinary = table.assign(day=rng.exponential(100, len(table)))
+    assert FrailtyCox().fit(ordinary, "day", "event", "patient_id", covariates=["organ"]).variance_search_ == "coxme"

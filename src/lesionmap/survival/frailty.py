@@ -23,6 +23,7 @@ default, so estimates match coxme's (tests/reference/coxme: coefficients within 
 
 from __future__ import annotations
 
+import logging
 import warnings
 from dataclasses import dataclass
 
@@ -35,6 +36,8 @@ from lesionmap.survival.design import Term, build_terms, design_matrix, parse_fo
 from lesionmap.survival.penalized import InnerFitError, PenalizedProblem, VarianceProfile
 from lesionmap.survival.riskset import TIES, RiskSetAlgebra
 from lesionmap.survival.search import brent_search, coxme_search
+
+log = logging.getLogger(__name__)
 
 #: coxme's sparse rule: with this many groups or more, groups holding at most this share of rows are sparse.
 SPARSE_RULE = (50, 0.02)
@@ -50,7 +53,10 @@ class FrailtyCox:
     ties : "efron" (default, as coxme) or "breslow".
     variance : fix the frailty variance instead of estimating it (as ``coxph(... frailty(theta=))``).
     search : "coxme" (default) follows coxme's optimiser and stops where it stops; "brent" maximises the
-        integrated likelihood to ``variance_tol`` on log(variance).
+        integrated likelihood to ``variance_tol`` on log(variance). Where coxme's path reaches a variance whose
+        inner fit fails (R's optim would stop with a non-finite value; it happens when the likelihood keeps
+        rising towards variances where a patient's effect runs away, e.g. many lesions of a patient with one
+        event day), the fit takes Brent's maximum within its bounds instead; ``variance_search_`` says which.
     alpha : 1 - level of the confidence intervals in ``summary``.
     sparse_rule : (minimum groups, maximum row share) for the diagonal random-effect block (coxme's default).
     tol : convergence of the inner Newton-Raphson (largest coefficient step).
@@ -188,10 +194,17 @@ class FrailtyCox:
                 raise InnerFitError(
                     f"the penalized fit did not converge in {self.max_iter} iterations at variance {self.variance:g}"
                 )
+            self.variance_search_ = "fixed"
             return final, 1
         profile = VarianceProfile(problem, start_w)
+        self.variance_search_ = self.search
         if self.search == "coxme":
-            chosen = coxme_search(profile.integrated, cox.loglik_partial)
+            try:
+                chosen = coxme_search(profile.integrated, cox.loglik_partial)
+            except FloatingPointError as error:
+                log.info("coxme's variance search failed (%s): Brent's maximum is used instead", error)
+                self.variance_search_ = "brent (coxme's path failed)"
+                chosen = brent_search(profile.integrated, self.variance_tol)
         else:
             start = np.log(self.start_variance) if self.start_variance else None
             chosen = brent_search(profile.integrated, self.variance_tol, start)
@@ -321,7 +334,7 @@ class FrailtyCox:
         lines += [
             f"              ties = {self.ties}",
             f"  frailty variance = {self.frailty_variance_:.{decimals + 2}g} (sd {self.frailty_sd_:.{decimals + 2}g})"
-            + ("  [fixed]" if self.variance is not None else f"  [search: {self.search}]"),
+            + ("  [fixed]" if self.variance is not None else f"  [search: {self.variance_search_}]"),
             f" integrated loglik = {self.loglik_integrated_:.{decimals}f}",
             f"  penalized loglik = {self.loglik_penalized_:.{decimals}f}",
             f"       null loglik = {self.loglik_null_:.{decimals}f}",

@@ -28,8 +28,63 @@ LAST_STEP = 1e-5
 MAX_STEP = 5.0
 
 
+#: coxme's tolerance for a zero pivot of its generalized Cholesky decomposition (``coxme.control(toler.chol)``).
+CHOLESKY_TOLERANCE = float(np.finfo(float).eps ** 0.75)
+
+
 class InnerFitError(ArithmeticError):
     """The penalized fit failed at this variance (non-finite likelihood or information not positive definite)."""
+
+
+class GeneralizedCholesky:
+    """coxme's generalized Cholesky decomposition (``gchol``) of a symmetric matrix, S = L D L'.
+
+    L is unit lower-triangular; a pivot below ``tolerance`` times the largest diagonal element (zero, negative,
+    or lost to rounding) is set to zero with its column of L, and ``solve`` gives that component zero: a
+    direction the information cannot identify (a patient-level covariate that the random effects absorb once
+    the variance is large) is left where it is instead of failing the fit. Used where the ordinary Cholesky
+    factorisation fails.
+    """
+
+    def __init__(self, matrix: np.ndarray, tolerance: float = CHOLESKY_TOLERANCE):
+        a = np.asarray(matrix, dtype=float)
+        n = len(a)
+        lower, pivots = np.eye(n), np.zeros(n)
+        smallest = tolerance * np.max(np.abs(np.diag(a)), initial=0.0)
+        for j in range(n):
+            pivot = a[j, j] - (lower[j, :j] ** 2) @ pivots[:j]
+            if not pivot > smallest:
+                continue
+            pivots[j] = pivot
+            lower[j + 1 :, j] = (a[j + 1 :, j] - lower[j + 1 :, :j] @ (pivots[:j] * lower[j, :j])) / pivot
+        self.lower, self.pivots = lower, pivots
+        self.rank = int(np.sum(pivots > 0))
+
+    def solve(self, rhs: np.ndarray) -> np.ndarray:
+        """x with S x = rhs on the identified directions, 0 on the dropped ones (a vector or the columns of a matrix)."""
+        y = linalg.solve_triangular(self.lower, rhs, lower=True, unit_diagonal=True, check_finite=False)
+        scale = np.divide(1.0, self.pivots, out=np.zeros_like(self.pivots), where=self.pivots > 0)
+        y = y * (scale if y.ndim == 1 else scale[:, None])
+        return linalg.solve_triangular(self.lower.T, y, lower=False, unit_diagonal=True, check_finite=False)
+
+    def logdet_leading(self, n: int) -> float:
+        """Sum of the log pivots of the first ``n`` rows (NaN where one was dropped: no determinant to report)."""
+        pivots = self.pivots[:n]
+        return float(np.sum(np.log(pivots))) if np.all(pivots > 0) else float("nan")
+
+
+class _CholeskyFactor:
+    """The ordinary Cholesky factor, with the ``solve`` of ``GeneralizedCholesky``."""
+
+    def __init__(self, matrix: np.ndarray):
+        self.factor = linalg.cho_factor(matrix, lower=False, check_finite=False)
+
+    def solve(self, rhs: np.ndarray) -> np.ndarray:
+        return linalg.cho_solve(self.factor, rhs, check_finite=False)
+
+    def logdet_leading(self, n: int) -> float:
+        """Sum of the log pivots (squared diagonal of the factor) of the first ``n`` rows."""
+        return 2.0 * float(np.sum(np.log(np.abs(np.diag(self.factor[0])[:n]))))
 
 
 class NewtonSystem:
@@ -50,20 +105,20 @@ class NewtonSystem:
         self.scaled = self.info_bw / self.diag[:, None]
         self.factor = None
         if len(penalty_w):
+            schur = self.dense - self.info_bw.T @ self.scaled
             try:
-                self.factor = linalg.cho_factor(
-                    self.dense - self.info_bw.T @ self.scaled, lower=False, check_finite=False
-                )
-            except linalg.LinAlgError as error:
-                raise InnerFitError(f"penalized information not positive definite at variance {variance:g}") from error
+                self.factor = _CholeskyFactor(schur)
+            except linalg.LinAlgError:
+                # coxme factorises with its generalized Cholesky, which drops a direction it cannot identify
+                self.factor = GeneralizedCholesky(schur)
+                if not np.all(np.isfinite(self.factor.lower)) or self.factor.rank == 0:
+                    raise InnerFitError(
+                        f"penalized information not positive definite at variance {variance:g}"
+                    ) from None
 
     def approximate_solve(self, u_b: np.ndarray, u_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Solve coxme's approximate system (O dropped) through the Schur complement."""
-        x_w = (
-            linalg.cho_solve(self.factor, u_w - self.scaled.T @ u_b, check_finite=False)
-            if self.factor is not None
-            else np.zeros(0)
-        )
+        x_w = self.factor.solve(u_w - self.scaled.T @ u_b) if self.factor is not None else np.zeros(0)
         return u_b / self.diag - self.scaled @ x_w, x_w
 
     def product(self, p_b: np.ndarray, p_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -107,7 +162,7 @@ class NewtonSystem:
         """Block of coxme's approximate inverse information for the dense coefficients ([dense groups | beta])."""
         if self.factor is None:
             return np.zeros((0, 0))
-        return linalg.cho_solve(self.factor, np.eye(self.dense.shape[0]), check_finite=False)
+        return self.factor.solve(np.eye(self.dense.shape[0]))
 
     def trace_inverse_groups(self, n_dense_groups: int) -> float:
         """Trace of the random-effect block of coxme's approximate inverse information.
@@ -171,7 +226,7 @@ class PenalizedProblem:
         diag = system.diag if diag is None else diag
         logdet = float(np.sum(np.log(diag)))
         if self.n_dense_groups:
-            logdet += 2.0 * float(np.sum(np.log(np.abs(np.diag(system.factor[0])[: self.n_dense_groups]))))
+            logdet += system.factor.logdet_leading(self.n_dense_groups)
         return PenalizedFit(variance, w, b, loglik, ppl, logdet, system, self.n_groups, iterations, converged)
 
     def solve(self, variance: float, w: np.ndarray | None = None, b: np.ndarray | None = None) -> PenalizedFit:

@@ -286,6 +286,8 @@ def expected_tables() -> dict[str, pd.DataFrame]:
             "pfs_days": [84.0, 300.0],
             "pfs_event": [True, False],
             "recist_bor": ["PR", "CR"],
+            "recist_response_day": [42.0, 53.0],
+            "recist_progression_day": [84.0, np.nan],
         }
     )
     lesions = pd.DataFrame(

@@ -10,7 +10,15 @@ from lesionmap.tables import LESION_EVENT_COLUMNS
 
 @pytest.fixture
 def tables():
-    patients = pd.DataFrame({"patient_id": ["P1", "P2"], "last_day": [400, 100], "os_days": [400.0, 100.0]})
+    patients = pd.DataFrame(
+        {
+            "patient_id": ["P1", "P2"],
+            "last_day": [400, 100],
+            "os_days": [400.0, 100.0],
+            "recist_response_day": [56.0, np.nan],
+            "recist_progression_day": [112.0, np.nan],
+        }
+    )
     lesions = pd.DataFrame(
         {
             "lesion_id": ["P1/T01", "P1/T02", "P1/NT01", "P1/NEW01", "P2/T01", "P2/NT01"],
@@ -58,14 +66,30 @@ def test_target_events_match_closed_forms_and_are_censored_at_follow_up(tables):
     assert (events["day"] <= events.join(patients.set_index("patient_id"), on="patient_id")["last_day"]).all()
 
 
-def test_nontarget_and_new_lesions(tables):
+def test_nontarget_and_new_lesions_by_their_own_status(tables):
     patients, lesions, _, status = tables
-    events = nontarget_events(status, lesions, patients).set_index(["lesion_id", "endpoint"])
+    events = nontarget_events(status, lesions, patients, rule="lesion").set_index(["lesion_id", "endpoint"])
     assert events.loc[("P1/NT01", "response"), ["day", "event"]].tolist() == [56, True]
     assert events.loc[("P1/NT01", "progression"), ["day", "event"]].tolist() == [112, True]
     assert events.loc[("P2/NT01", "progression"), ["day", "event"]].tolist() == [100, False]
     new = new_lesion_events(lesions)
     assert new[["lesion_id", "endpoint", "day", "event"]].values.tolist() == [["P1/NEW01", "progression", 168, True]]
+
+
+def test_nontarget_lesions_by_the_overall_response_take_the_patients_days(tables):
+    patients, lesions, _, status = tables
+    lesions = pd.concat([lesions, lesions.iloc[[2]].assign(lesion_id="P1/NT02", organ="peritoneum")])
+    patients = patients.assign(recist_response_day=[56.0, np.nan], recist_progression_day=[168.0, np.nan])
+    events = nontarget_events(status, lesions, patients).set_index(["lesion_id", "endpoint"])
+    for lesion in ("P1/NT01", "P1/NT02"):
+        assert events.loc[(lesion, "response"), ["day", "event"]].tolist() == [56, True]
+        assert events.loc[(lesion, "progression"), ["day", "event"]].tolist() == [168, True]
+    assert events.loc[("P2/NT01", "response"), ["day", "event"]].tolist() == [100, False]
+    assert events.loc[("P2/NT01", "progression"), ["day", "event"]].tolist() == [100, False]
+    with pytest.raises(ValueError, match="recist_progression_day"):
+        nontarget_events(status, lesions, patients.drop(columns="recist_progression_day"))
+    with pytest.raises(ValueError, match="rule must be one of"):
+        nontarget_events(status, lesions, patients, rule="patient")
 
 
 def test_lesion_events_table_follows_the_contract(tables):

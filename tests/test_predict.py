@@ -104,6 +104,8 @@ def synthetic_cohort(n_patients: int, seed: int):
             "pfs_days": 60.0 + 30 * label_index,
             "pfs_event": True,
             "recist_bor": np.asarray(["PR", "SD", "PD", "SD", "PR"])[label_index],
+            "recist_response_day": np.where(label_index % 2 == 0, 56.0, np.nan),
+            "recist_progression_day": 60.0 + 30 * label_index,
         }
     )
     patients.insert(3, "treatment_group", np.where(patients["arm"].str.contains("TAR"), "TAR+Chemo", "Chemo alone"))

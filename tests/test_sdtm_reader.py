@@ -179,7 +179,7 @@ def test_text_results_statuses_and_responses_written_other_ways(tmp_path):
     rs.loc[4, ["RSORRES", "RSSTRESC"]] = "NON-CR/NON-PD"  # RECIST counts it as stable disease
     data = read(domains, tmp_path)
     expected = factory.expected_tables()
-    expected["patients"].loc[1, "recist_bor"] = "SD"
+    expected["patients"].loc[1, ["recist_bor", "recist_response_day"]] = ["SD", np.nan]
     assert_tables(data, expected)
 
 

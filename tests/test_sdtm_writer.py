@@ -114,6 +114,11 @@ def tables_from_sdtm(files: dict) -> dict[str, pd.DataFrame]:
     rank = rs["RSSTRESC"].map({r: i for i, r in enumerate(contract.RECIST_RESPONSES)})
     best = rank.groupby(rs["USUBJID"]).min()
     patients["recist_bor"] = ids.map(best).map(lambda i: contract.RECIST_RESPONSES[int(i)] if pd.notna(i) else "NE")
+    dated = rs.assign(day=analysis_day(rs["RSDY"]))
+    dated = dated[dated["day"] > 0]
+    for column, terms in (("recist_response_day", ["CR", "PR"]), ("recist_progression_day", ["PD"])):
+        first = dated[dated["RSSTRESC"].isin(terms)].groupby("USUBJID")["day"].min()
+        patients[column] = ids.map(first).astype(float)
 
     sizes = done[done["TRTESTCD"].isin(["LDIAM", "LPERP"])]
     volume, blq = contract.measured_volume(

@@ -15,6 +15,7 @@ import pandas as pd
 
 from lesionmap.book import Context
 from lesionmap.io import AnalysisData, read_sdtm
+from lesionmap.sequence.sequences import DEFAULT_TIES
 
 _TABLES = ("patients", "lesions", "measurements", "lesion_status", "exclusions")
 
@@ -298,7 +299,7 @@ def organ_model_of(table: pd.DataFrame, endpoint: str, strata: str | None = None
 
 
 def sequence_clustering(
-    ctx: Context, refresh: bool = False, n_clusters: int = 5, encoding: str = "onehot_padded", ties: str = "shared"
+    ctx: Context, refresh: bool = False, n_clusters: int = 5, encoding: str = "onehot_padded", ties: str = DEFAULT_TIES
 ):
     """Each patient's organ progression sequence and its k-means cluster (Chapter 4 refreshes it).
 

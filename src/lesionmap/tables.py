@@ -48,6 +48,8 @@ PATIENT_COLUMNS = {
     "pfs_days": "float: progression-free survival time",
     "pfs_event": "bool: progression or death observed",
     "recist_bor": "str: best overall RECIST response (CR, PR, SD, PD, NE)",
+    "recist_response_day": "float: first overall RECIST CR or PR after the first dose (RS); NaN if none",
+    "recist_progression_day": "float: first overall RECIST PD after the first dose (RS); NaN if none",
 }
 
 #: ``lesions``: one row per lesion (target, non-target and new).

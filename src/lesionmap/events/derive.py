@@ -19,6 +19,16 @@ HORIZONS = {"last_alive": "os_days", "last_scan": "last_day"}
 DEFAULT_HORIZON = "last_alive"
 
 
+#: How non-target lesions get their events (``nontarget_events(rule=...)``): "overall", the default, the paper's
+#: Methods ("Non-target lesions responded when partial response or complete response was firstly observed
+#: during the treatment and progressed when progressive disease appeared in tumor evaluation"): every
+#: non-target lesion of a patient responds at the patient's first overall RECIST CR or PR and progresses at the
+#: first overall PD (RS; ``recist_response_day``, ``recist_progression_day``); "lesion": each lesion's own
+#: status (TR TUMSTATE), response at its first CR/PR, progression at its first unequivocal progression.
+NONTARGET_RULES = ("overall", "lesion")
+DEFAULT_NONTARGET_RULE = "overall"
+
+
 def horizon_days(patients: pd.DataFrame, horizon: str = DEFAULT_HORIZON) -> pd.Series:
     """Each patient's horizon day (index patient_id) for derived target-lesion events; never before the last scan."""
     if horizon not in HORIZONS:
@@ -107,12 +117,31 @@ def target_events(
     return pd.concat(rows, ignore_index=True)
 
 
-def nontarget_events(lesion_status: pd.DataFrame, lesions: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
-    """Non-target lesions: response at the first PR/CR after baseline, progression at the first PD."""
+def nontarget_events(
+    lesion_status: pd.DataFrame,
+    lesions: pd.DataFrame,
+    patients: pd.DataFrame,
+    rule: str = DEFAULT_NONTARGET_RULE,
+) -> pd.DataFrame:
+    """Non-target lesions' response and progression by ``rule`` (``NONTARGET_RULES``), censored at the last scan."""
+    if rule not in NONTARGET_RULES:
+        raise ValueError(f"rule must be one of {NONTARGET_RULES}, got {rule!r}")
     nontarget = lesions[lesions["kind"] == "non-target"][["lesion_id", "patient_id", "organ", "kind"]]
-    status = lesion_status[lesion_status["lesion_id"].isin(nontarget["lesion_id"]) & (lesion_status["day"] > 0)]
-    first_response = status[status["status"].isin(RESPONSE_STATUSES)].groupby("lesion_id")["day"].min()
-    first_progression = status[status["status"] == PROGRESSION_STATUS].groupby("lesion_id")["day"].min()
+    if rule == "overall":
+        missing = [c for c in ("recist_response_day", "recist_progression_day") if c not in patients.columns]
+        if missing:
+            raise ValueError(
+                f"patients lacks {', '.join(missing)}: the 'overall' rule dates non-target events by the overall "
+                "RECIST responses (RS); use rule='lesion' for the lesions' own statuses"
+            )
+        by_patient = patients.set_index("patient_id")
+        owner = nontarget.set_index("lesion_id")["patient_id"]
+        first_response = owner.map(by_patient["recist_response_day"]).dropna()
+        first_progression = owner.map(by_patient["recist_progression_day"]).dropna()
+    else:
+        status = lesion_status[lesion_status["lesion_id"].isin(nontarget["lesion_id"]) & (lesion_status["day"] > 0)]
+        first_response = status[status["status"].isin(RESPONSE_STATUSES)].groupby("lesion_id")["day"].min()
+        first_progression = status[status["status"] == PROGRESSION_STATUS].groupby("lesion_id")["day"].min()
     base = nontarget.merge(patients[["patient_id", "last_day"]], on="patient_id", how="left")
     rows = []
     for endpoint, first in (("response", first_response), ("progression", first_progression)):
@@ -144,17 +173,19 @@ def lesion_events(
     lesion_status: pd.DataFrame,
     patients: pd.DataFrame,
     horizon: str = DEFAULT_HORIZON,
+    nontarget_rule: str = DEFAULT_NONTARGET_RULE,
     **thresholds,
 ) -> pd.DataFrame:
     """All lesions' events for both endpoints, in the column order of the table contract.
 
-    ``horizon`` applies to target lesions (derived from the model); non-target and new lesions are read
-    from the scans and censored at the last scan.
+    ``horizon`` applies to target lesions (derived from the model); ``nontarget_rule`` says how non-target
+    lesions are dated (``NONTARGET_RULES``); non-target and new lesions are read from the scans and censored at
+    the last scan.
     """
     table = pd.concat(
         [
             target_events(individual, lesions, patients, horizon=horizon, **thresholds),
-            nontarget_events(lesion_status, lesions, patients),
+            nontarget_events(lesion_status, lesions, patients, rule=nontarget_rule),
             new_lesion_events(lesions),
         ],
         ignore_index=True,

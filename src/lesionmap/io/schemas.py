@@ -72,6 +72,8 @@ PATIENTS = _schema(
         "pfs_days": pa.Column(np.float64, _non_negative),
         "pfs_event": pa.Column(bool),
         "recist_bor": _text(pa.Check.isin(contract.RECIST_RESPONSES)),
+        "recist_response_day": pa.Column(np.float64, pa.Check.gt(0), nullable=True),
+        "recist_progression_day": pa.Column(np.float64, pa.Check.gt(0), nullable=True),
     },
     contract.PATIENT_COLUMNS,
     ["patient_id"],

@@ -770,6 +770,32 @@ def _responses(rs: Domain, subjects: pd.DataFrame, report: ReadReport) -> pd.Dat
     return pd.DataFrame({"patient_id": ids.to_numpy(), "response": response.to_numpy(dtype=object), "used": used})
 
 
+#: Overall responses that date a patient's RECIST response, and the one that dates the progression.
+RECIST_RESPONSE_TERMS = ("CR", "PR")
+RECIST_PROGRESSION_TERM = "PD"
+
+
+def _recist_days(
+    rs: Domain, responses: pd.DataFrame, dm: Domain, starts: pd.Series, report: ReadReport
+) -> pd.DataFrame:
+    """Each patient's first overall CR or PR and first PD after the first dose (day > 0), by USUBJID: columns
+    ``recist_response_day`` and ``recist_progression_day`` (NaN if none). The paper dates the events of non-target
+    lesions by them; a CR, PR or PD record without a day is an error."""
+    used = responses["used"].to_numpy()
+    response = responses["response"].to_numpy(dtype=object)
+    dated = used & np.isin(response, [*RECIST_RESPONSE_TERMS, RECIST_PROGRESSION_TERM])
+    days = _analysis_days(rs, "RS", dm, starts, dated, report)
+    frame = pd.DataFrame({"patient_id": responses["patient_id"].to_numpy(), "day": days, "response": response})
+    frame = frame[dated & (days > 0)]
+    first = {
+        "recist_response_day": frame[frame["response"].isin(RECIST_RESPONSE_TERMS)].groupby("patient_id")["day"].min(),
+        "recist_progression_day": frame[frame["response"] == RECIST_PROGRESSION_TERM]
+        .groupby("patient_id")["day"]
+        .min(),
+    }
+    return pd.DataFrame(first)
+
+
 def _best_responses(responses: pd.DataFrame) -> pd.Series:
     """Best overall RECIST response per patient (CR > PR > SD > PD > NE, no confirmation), by USUBJID."""
     used = responses[responses["used"]]
@@ -853,6 +879,7 @@ def _patients(
     qualifiers: pd.DataFrame,
     survival: pd.DataFrame,
     best: pd.Series,
+    recist_days: pd.DataFrame,
     baseline_day: pd.Series,
     record_days: pd.DataFrame,
     mapping: Mapping,
@@ -886,6 +913,8 @@ def _patients(
             "pfs_days": outcome["pfs_days"].to_numpy(dtype=float),
             "pfs_event": outcome["pfs_event"].to_numpy().astype(bool),
             "recist_bor": best.reindex(kept).fillna("NE").to_numpy(dtype=object),
+            "recist_response_day": recist_days["recist_response_day"].reindex(kept).to_numpy(dtype=float),
+            "recist_progression_day": recist_days["recist_progression_day"].reindex(kept).to_numpy(dtype=float),
         }
     )
 
@@ -1080,12 +1109,13 @@ def read_trial_folder(
     rs_used = rs.subset(_evaluator_rows(rs, "RS", mapping, report))
     responses = _responses(rs_used, subjects, report)
     best = _best_responses(responses)
+    recist_days = _recist_days(rs_used, responses, dm, subjects["start"], report)
 
     reasons, baseline_day = _exclusion_reasons(subjects.index, measurements, record_days)
     kept = subjects.index[reasons.to_numpy() == ""].sort_values()
     survival, derivations = _outcomes(domains, subjects, kept, responses, rs_used, record_days, report)
 
-    patients = _patients(kept, subjects, qualifiers, survival, best, baseline_day, record_days, mapping)
+    patients = _patients(kept, subjects, qualifiers, survival, best, recist_days, baseline_day, record_days, mapping)
     report.note(
         "patients whose first target measurement is after the first dose (kept)", (patients["baseline_day"] > 0).sum()
     )

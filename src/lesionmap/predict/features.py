@@ -36,7 +36,16 @@ PROFILE_PREFIXES = (COUNT_PREFIX, VOLUME_PREFIX)
 BASELINE_KINDS = ("target", "non-target")
 
 #: Columns of ``patients`` that carry follow-up information; named so that tests and errors can point at them.
-POST_BASELINE_COLUMNS = ("last_day", "os_days", "os_event", "pfs_days", "pfs_event", "recist_bor")
+POST_BASELINE_COLUMNS = (
+    "last_day",
+    "os_days",
+    "os_event",
+    "pfs_days",
+    "pfs_event",
+    "recist_bor",
+    "recist_response_day",
+    "recist_progression_day",
+)
 
 #: Text given to a missing categorical value (its own category, rather than a dropped patient).
 MISSING_CATEGORY = "missing"

@@ -57,6 +57,7 @@ from lesionmap.sequence.naming import (
     name_clusters,
 )
 from lesionmap.sequence.sequences import (
+    DEFAULT_TIES,
     FIRST_ORGAN_CLASSES,
     INTERVAL_LABELS,
     TIE_RULES,
@@ -113,6 +114,7 @@ __all__ = [
     "ProgressionSequences",
     "SequenceClustering",
     "Subclusters",
+    "DEFAULT_TIES",
     "TIE_RULES",
     "TRUE_SEQUENCE_COLUMNS",
     "base_name",

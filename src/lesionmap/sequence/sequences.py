@@ -3,12 +3,17 @@
 An organ progresses on the earliest progression event of any of its lesions (target, non-target or new).
 Organs are then ranked within the patient by that day. Two tie rules:
 
-- ``ties="shared"`` (default): organs progressing on the same day share a rank, and the next day gets the next
-  rank (dense ranking: liver and lung on day 56, bone on day 112 give liver 1, lung 1, bone 2). Non-target and
-  new lesions progress on scan days, so same-day progressions are common; sharing a rank invents no order
-  the scans cannot see;
-- ``ties="ordered"``: every organ gets its own rank; same-day organs are ordered by ``tie_order`` (a list of
-  organ names, earlier first; organs not in it follow, alphabetically), alphabetical by default.
+- ``ties="ordered"`` (default, ``DEFAULT_TIES``): every organ gets its own rank; same-day organs are ordered by
+  ``tie_order`` (a list of organ names, earlier first; organs not in it follow), alphabetically by default (an
+  order that favours no organ class). The authors' columns are "organ at progression rank r", one rank per
+  progressive organ; and since the paper dates every non-target lesion by the patient's overall RECIST
+  progression (``lesionmap.events``), a patient whose non-target organs progress together on that scan has as
+  many ranks as progressive organs, so the number of progressive organs shows in the encoding;
+- ``ties="shared"``: organs progressing on the same day share a rank, and the next day gets the next rank
+  (dense ranking: liver and lung on day 56, bone on day 112 give liver 1, lung 1, bone 2): no order the scans
+  cannot see, at the price of hiding how many organs progressed on one scan.
+
+``counts["tied"]`` counts the patients with two or more organs progressing on one day, whatever the rule.
 
 Patients with no progression event are kept: they have no sequence, are counted (``counts``), and the clustering
 puts them in a separate "No progression" group that k-means never sees. The paper does not say what it did with
@@ -23,8 +28,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-#: Tie rules of ``progression_sequences``.
-TIE_RULES = ("shared", "ordered")
+#: Tie rules of ``progression_sequences``, and the default (module text).
+TIE_RULES = ("ordered", "shared")
+DEFAULT_TIES = "ordered"
 
 #: The first-organ classes of the paper's groups: liver, lung, and every other organ pooled.
 FIRST_ORGAN_CLASSES = ("liver", "lung", "other")
@@ -129,8 +135,8 @@ def _rank(organs: pd.DataFrame, ties: str, tie_order: Sequence[str] | None) -> n
 
 
 def _counts(patients: pd.DataFrame, organs: pd.DataFrame) -> dict:
-    per_rank = organs.groupby(["patient_id", "rank"], sort=False).size()
-    tied = per_rank[per_rank > 1].index.get_level_values("patient_id").nunique()
+    per_day = organs.groupby(["patient_id", "day"], sort=False).size()
+    tied = per_day[per_day > 1].index.get_level_values("patient_id").nunique()
     progressed = int(patients["progressed"].sum())
     return {
         "patients": len(patients),
@@ -145,7 +151,7 @@ def _counts(patients: pd.DataFrame, organs: pd.DataFrame) -> dict:
 def progression_sequences(
     lesion_events: pd.DataFrame,
     patients: pd.DataFrame | None = None,
-    ties: str = "shared",
+    ties: str = DEFAULT_TIES,
     tie_order: Sequence[str] | None = None,
 ) -> ProgressionSequences:
     """Organ progression sequences of every patient (see the module text for the tie rules).

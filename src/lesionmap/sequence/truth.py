@@ -20,14 +20,19 @@ from sklearn.metrics import adjusted_rand_score
 
 from lesionmap.sequence.cluster import SequenceClustering
 from lesionmap.sequence.naming import NO_PROGRESSION
-from lesionmap.sequence.sequences import ProgressionSequences, first_organ_class, progression_sequences
+from lesionmap.sequence.sequences import (
+    DEFAULT_TIES,
+    ProgressionSequences,
+    first_organ_class,
+    progression_sequences,
+)
 
 #: The columns of the truth's organ progression table (``rank`` optional).
 TRUE_SEQUENCE_COLUMNS = ("patient_id", "organ", "day")
 
 
 def sequences_from_organ_days(
-    organ_days: pd.DataFrame, patient_ids, ties: str = "shared", source: str = "truth table"
+    organ_days: pd.DataFrame, patient_ids, ties: str = DEFAULT_TIES, source: str = "truth table"
 ) -> ProgressionSequences:
     """Progression sequences of ``patient_ids`` from one row per patient and progressing organ (module text).
 

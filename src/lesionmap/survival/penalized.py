@@ -232,7 +232,7 @@ class PenalizedProblem:
     def solve(self, variance: float, w: np.ndarray | None = None, b: np.ndarray | None = None) -> PenalizedFit:
         """Maximise PPL at a fixed variance from (w, b) (zeros by default), halving steps that lower PPL.
 
-        Converged when the largest step is below ``tol``, or when PPL no longer changes (relative 1e-13): a
+        Converged when the largest step is below ``tol``, or when PPL no longer changes (relative 1e-11; coxme stops at 1e-8): a
         coefficient drifting to infinity (no event in a category) then stops where coxph and coxme stop.
         A last step shorter than ``LAST_STEP`` (after which the error is of order its square) is taken
         without a second-order evaluation: PPL and the diagonal D are computed at the new point, and the fit
@@ -254,7 +254,7 @@ class PenalizedProblem:
             system = NewtonSystem(self.algebra, der, penalty_w, variance)
             u_b, u_w = der.score_b - b / variance, der.score_w - penalty_w * w
             step_b, step_w = system.solve(u_b, u_w, self.tol)
-            flat = best is not None and abs(ppl - best[2]) <= 1e-13 * (1.0 + abs(ppl))
+            flat = best is not None and abs(ppl - best[2]) <= 1e-11 * (1.0 + abs(ppl))
             best = (w, b, ppl, der.loglik, system)
             size = max(np.max(np.abs(step_w), initial=0.0), np.max(np.abs(step_b), initial=0.0))
             if flat or size < self.tol:

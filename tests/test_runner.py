@@ -104,6 +104,7 @@ def test_teaching_profile_scales_the_real_data_appendix():
     teaching = BuildOptions(n_patients=300).parameters_for("book/appendix/real_data", own)
     full = BuildOptions(n_patients=0).parameters_for("book/appendix/real_data", own)
     assert teaching["saem_k1"] < int(own["saem_k1"]) and "saem_k1" not in full
+    assert own["real_patient_share"] == "1.0" and 0 < teaching["real_patient_share"] < 1
     given = BuildOptions(n_patients=300, parameters={"saem_k1": 400}).parameters_for("book/appendix/real_data", own)
     assert given["saem_k1"] == 400, "a parameter given with -p wins over the profile"
     chain = BuildOptions(n_patients=300).parameters_for(

@@ -75,7 +75,7 @@ CLOSING_CHAPTERS = ("ledger", "reproducibility")
 
 #: Parameters of the teaching profile (``n_patients`` between 1 and ``TEACHING_MAX_PATIENTS``), by chapter, so that
 #: a class gets the whole book quickly (80 to 90 s on 2 cores): half of saemix's SAEM iterations (enough for a
-#: few hundred patients; the real-data appendix fits its fixed 1,472 patients), fewer simulated replicates, k up
+#: few hundred patients; the real-data appendix fits a fifth of its 1,472 real patients), fewer simulated replicates, k up
 #: to 8, fewer resamples, a replicate study of two small cohorts on one worker (the chapters hold the other
 #: core). The chapters glue every one of these values into their prose, and the build record lists them. A value
 #: given with ``-p`` wins.
@@ -83,7 +83,7 @@ TEACHING_PARAMETERS = {
     "02_growth": {"saem_k1": 150, "saem_k2": 50, "vpc_replicates": 50},
     "04_sequences": {"k_max": 8, "stability_bootstrap": 3},
     "06_prediction": {"inner_folds": 3, "permutation_repeats": 3},
-    "real_data": {"saem_k1": 150, "saem_k2": 50},
+    "real_data": {"saem_k1": 150, "saem_k2": 50, "real_patient_share": 0.2},
     "recovery": {"study_replicates": 2, "study_patients": 150, "study_workers": 1},
 }
 

@@ -84,7 +84,7 @@ TEACHING_PARAMETERS = {
     "04_sequences": {"k_max": 8, "stability_bootstrap": 3},
     "06_prediction": {"inner_folds": 3, "permutation_repeats": 3},
     "real_data": {"saem_k1": 150, "saem_k2": 50, "real_patient_share": 0.2},
-    "recovery": {"study_replicates": 2, "study_patients": 150, "study_workers": 1},
+    "recovery": {"study_replicates": 2, "study_patients": 150, "study_workers": 1, "saem_k1": 150, "saem_k2": 50},
 }
 
 

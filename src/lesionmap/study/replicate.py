@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lesionmap.sequence.sequences import DEFAULT_TIES
+
 #: The stages a study can run, in the order of the pipeline; each needs the ones before it (except that
 #: ``prediction`` needs ``sequences`` but not ``cox``).
 STAGES = ("data", "growth", "cox", "sequences", "prediction")
@@ -426,7 +428,7 @@ DEFAULT_OPTIONS = {
     "saem_iterations": (300, 100),
     "n_clusters": 5,
     "encoding": "onehot_padded",
-    "ties": "shared",
+    "ties": DEFAULT_TIES,
     "prediction_models": ("gradient_boosting", "logistic", "majority"),
     "outer_folds": 5,
     "inner_folds": 5,

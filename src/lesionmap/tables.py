@@ -130,3 +130,31 @@ def measured_volume(diameter_mm, too_small, loq_mm3=DEFAULT_LOQ_MM3):
     blq = too_small | (volume < loq_mm3)
     volume = np.where(too_small, loq_mm3, volume)
     return volume, blq
+
+
+#: Overall RECIST responses that date a patient's response, and the one that dates the progression.
+RECIST_RESPONSE_TERMS = ("CR", "PR")
+RECIST_PROGRESSION_TERM = "PD"
+
+
+def first_recist_days(patient_ids, days, responses):
+    """``recist_response_day`` and ``recist_progression_day`` by patient from overall responses (one per visit):
+    the first CR or PR and the first PD after the first dose (day > 0). The simulator and the SDTM reader both
+    call this, so the round trip gives identical columns."""
+    import numpy as np
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {"patient_id": np.asarray(patient_ids), "day": np.asarray(days, float), "response": np.asarray(responses)}
+    )
+    frame = frame[frame["day"] > 0]
+    return pd.DataFrame(
+        {
+            "recist_response_day": frame[frame["response"].isin(RECIST_RESPONSE_TERMS)]
+            .groupby("patient_id")["day"]
+            .min(),
+            "recist_progression_day": frame[frame["response"] == RECIST_PROGRESSION_TERM]
+            .groupby("patient_id")["day"]
+            .min(),
+        }
+    )

@@ -444,11 +444,9 @@ def analysis_tables(values: dict, records: SdtmRecords) -> dict[str, pd.DataFram
         }
     )
     patients["recist_bor"] = patients["patient_id"].map(best).fillna("NE").astype(object)
-    dated = rs[rs["day"] > 0]
-    first_response = dated[dated["response"].isin(["CR", "PR"])].groupby("usubjid")["day"].min()
-    first_progression = dated[dated["response"] == "PD"].groupby("usubjid")["day"].min()
-    patients["recist_response_day"] = patients["patient_id"].map(first_response).astype(float)
-    patients["recist_progression_day"] = patients["patient_id"].map(first_progression).astype(float)
+    first = contract.first_recist_days(rs["usubjid"], rs["day"], rs["response"])
+    for column in ("recist_response_day", "recist_progression_day"):
+        patients[column] = patients["patient_id"].map(first[column]).astype(float)
     patients = patients[list(contract.PATIENT_COLUMNS)].sort_values("patient_id", kind="stable").reset_index(drop=True)
 
     lesion_rows = records.lesions[records.lesions["usubjid"].isin(kept_ids)]

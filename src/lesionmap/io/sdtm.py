@@ -770,30 +770,17 @@ def _responses(rs: Domain, subjects: pd.DataFrame, report: ReadReport) -> pd.Dat
     return pd.DataFrame({"patient_id": ids.to_numpy(), "response": response.to_numpy(dtype=object), "used": used})
 
 
-#: Overall responses that date a patient's RECIST response, and the one that dates the progression.
-RECIST_RESPONSE_TERMS = ("CR", "PR")
-RECIST_PROGRESSION_TERM = "PD"
-
-
 def _recist_days(
     rs: Domain, responses: pd.DataFrame, dm: Domain, starts: pd.Series, report: ReadReport
 ) -> pd.DataFrame:
-    """Each patient's first overall CR or PR and first PD after the first dose (day > 0), by USUBJID: columns
-    ``recist_response_day`` and ``recist_progression_day`` (NaN if none). The paper dates the events of non-target
-    lesions by them; a CR, PR or PD record without a day is an error."""
+    """Each patient's first overall CR or PR and first PD after the first dose, by USUBJID
+    (``contract.first_recist_days``). The paper dates the events of non-target lesions by them; a CR, PR or PD
+    record without a day is an error."""
     used = responses["used"].to_numpy()
     response = responses["response"].to_numpy(dtype=object)
-    dated = used & np.isin(response, [*RECIST_RESPONSE_TERMS, RECIST_PROGRESSION_TERM])
+    dated = used & np.isin(response, [*contract.RECIST_RESPONSE_TERMS, contract.RECIST_PROGRESSION_TERM])
     days = _analysis_days(rs, "RS", dm, starts, dated, report)
-    frame = pd.DataFrame({"patient_id": responses["patient_id"].to_numpy(), "day": days, "response": response})
-    frame = frame[dated & (days > 0)]
-    first = {
-        "recist_response_day": frame[frame["response"].isin(RECIST_RESPONSE_TERMS)].groupby("patient_id")["day"].min(),
-        "recist_progression_day": frame[frame["response"] == RECIST_PROGRESSION_TERM]
-        .groupby("patient_id")["day"]
-        .min(),
-    }
-    return pd.DataFrame(first)
+    return contract.first_recist_days(responses["patient_id"].to_numpy()[dated], days[dated], response[dated])
 
 
 def _best_responses(responses: pd.DataFrame) -> pd.Series:

@@ -46,6 +46,7 @@ from lesionmap.sequence.naming import (
     NO_PROGRESSION,
     OTHER_FIRST,
     cluster_composition,
+    group_list,
     name_clusters,
 )
 from lesionmap.sequence.sequences import FIRST_ORGAN_CLASSES, ProgressionSequences, first_organ_class
@@ -420,15 +421,13 @@ def partition_optimality(clustering: SequenceClustering, sequences: ProgressionS
     def named(labels: np.ndarray) -> str:
         clusters = pd.Series(labels, index=clustering.encoded_.index)
         composition = cluster_composition(sequences, clusters, many_organs=clustering.many_organs)
-        names = name_clusters(composition, majority=clustering.majority).join(composition["n"])
-        names = names.sort_values("n", ascending=False)
-        return ", ".join(f"{n} ({c:,})" for n, c in zip(names["name"], names["n"], strict=True))
+        return group_list(name_clusters(composition, majority=clustering.majority).join(composition["n"]))
 
     rule_codes = pd.Index(rule_groups).get_indexer(rule)
-    sizes = rule.value_counts()
+    sizes = rule.value_counts().rename_axis("name").reset_index(name="n")
     candidates = [
         ("k-means, best of restarts", clustering.clusters_.to_numpy(), named(clustering.clusters_.to_numpy())),
-        ("the paper's groups, by rule", rule_codes, ", ".join(f"{g} ({c:,})" for g, c in sizes.items())),
+        ("the paper's groups, by rule", rule_codes, group_list(sizes)),
         ("k-means started from the rule groups", started.labels_, named(started.labels_)),
     ]
     best = _inertia(X, clustering.clusters_.to_numpy())

@@ -30,6 +30,7 @@ from lesionmap.sequence.naming import (
     NO_PROGRESSION,
     OTHER_FIRST,
     cluster_composition,
+    group_list,
     name_clusters,
 )
 from lesionmap.stats import dunn, km_medians, kruskal, logrank
@@ -148,12 +149,11 @@ def encoding_comparison(
             n_clusters=n_clusters, encoding=encoding, random_state=random_state, max_rank=max_rank
         ).fit(sequences)
         names = fit.names_.join(fit.composition_[["n", "share_mono", "share_many"]])
-        names = names.sort_values("n", ascending=False)
         found = {base_name(n) for n in names["name"]} & set(PAPER_GROUP_SIZES)
         rows.append(
             {
                 "encoding": encoding,
-                "groups": ", ".join(f"{n} ({c:,})" for n, c in zip(names["name"], names["n"], strict=True)),
+                "groups": group_list(names),
                 "paper_groups_found": len(found),
                 "duplicates": int(sum(len(v) - 1 for v in duplicated_names(names["name"]).values())),
                 "mono_cluster_share": float(names["share_mono"].max()),

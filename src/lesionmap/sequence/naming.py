@@ -128,3 +128,9 @@ def name_clusters(composition: pd.DataFrame, majority: float = 0.5) -> pd.DataFr
     number = order.groupby("name", sort=False).cumcount().to_numpy() + 1
     order["name"] = [name if k == 1 else f"{name} {k}" for name, k in zip(order["name"], number, strict=True)]
     return order.loc[composition.index, ["name", "basis", "claim"]]
+
+
+def group_list(names: pd.DataFrame) -> str:
+    """ "Name (n), ..." of named clusters (columns ``name`` and ``n``), largest first."""
+    names = names.sort_values("n", ascending=False)
+    return ", ".join(f"{name} ({n:,})" for name, n in zip(names["name"], names["n"], strict=True))

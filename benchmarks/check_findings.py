@@ -153,6 +153,22 @@ def cluster_checks(ctx, data, sequences, clustering, quick: bool = False) -> tup
         )
     )
 
+    rule = sequence.rule_partition(sequences)
+    rule_medians = _os_medians(data.patients.assign(group=data.patients["patient_id"].map(rule)))
+    rule_comparisons = sequence.os_comparisons(pd.Series(rule_medians, dtype=float))
+    rows.append(
+        _row(
+            "the same OS orderings on the paper's groups drawn by rule",
+            "Hetero < Mono; Liver-First < Lung-, Other-First",
+            "; ".join(
+                f"{key}: {c['here'][0]:.0f} vs {c['here'][1]:.0f}" if c["here"] else f"{key}: absent"
+                for key, c in rule_comparisons.items()
+            ),
+            all(c["holds"] for c in rule_comparisons.values()),
+            "emergent",
+        )
+    )
+
     intervals = sequence.interval_table(sequences, labels)
     firsts = [g for g in (sequence.LIVER_FIRST, sequence.LUNG_FIRST, sequence.OTHER_FIRST) if g in set(labels)]
     gap = intervals[(intervals["interval"] == "2nd-1st") & intervals["group"].isin(firsts)]

@@ -22,6 +22,7 @@ from lesionmap.sequence import (
     hetero_members,
     median_comparison,
     naming_sensitivity,
+    os_comparisons,
     progression_sequences,
     sequences_from_organ_days,
     truth_agreement,
@@ -138,6 +139,9 @@ def test_median_comparison_states_this_cohorts_direction_first():
     assert median_comparison(medians, LIVER_FIRST, OTHER_FIRST)["holds"] is True  # not reached counts as longest
     absent = median_comparison(medians, LIVER_FIRST, LUNG_FIRST)
     assert absent["holds"] is None and "no Lung-First group" in absent["text"]
+    orderings = os_comparisons(medians)
+    assert list(orderings) == ["hetero_mono", "liver_lung", "liver_other"]
+    assert [orderings[k]["holds"] for k in orderings] == [True, None, True]
 
 
 def test_gap_comparison_needs_shorter_medians_and_significant_pairs():
@@ -183,6 +187,11 @@ def test_sequence_ledger_rules_follow_the_results(tmp_path):
             "liver_lung": {"holds": True, "here": [400, 700]},
             "liver_other": {"holds": False, "here": [400, 350]},
         },
+        "rule_os_comparisons": {
+            "hetero_mono": {"holds": True, "here": [300, 600]},
+            "liver_lung": {"holds": True, "here": [400, 700]},
+            "liver_other": {"holds": True, "here": [400, 450]},
+        },
         "k_choice": {"best_k": 6, "gap": 0.004},
         "liver_first_gap": {"holds": None, "pairs": []},
         "hetero_liver_timing": {"liver_early_shorter": None},
@@ -198,6 +207,7 @@ def test_sequence_ledger_rules_follow_the_results(tmp_path):
         "os_by_group": True,
         "hetero_below_mono": True,
         "liver_first_worst": False,
+        "rule_groups_os": True,
         "liver_first_gap": None,
         "baseline_comparable": True,
         "hetero_liver_early": None,
@@ -209,6 +219,12 @@ def test_sequence_ledger_rules_follow_the_results(tmp_path):
     payload["os_comparisons"]["liver_other"]["holds"] = True
     _write(tmp_path, "sequences", payload)
     assert {f.key: f.holds for f in ledger.findings(tmp_path, "sequences")}["liver_first_worst"] is None
+    payload["rule_os_comparisons"]["liver_lung"]["holds"] = None
+    _write(tmp_path, "sequences", payload)
+    assert {f.key: f.holds for f in ledger.findings(tmp_path, "sequences")}["rule_groups_os"] is None
+    payload["rule_os_comparisons"]["hetero_mono"]["holds"] = False
+    _write(tmp_path, "sequences", payload)
+    assert {f.key: f.holds for f in ledger.findings(tmp_path, "sequences")}["rule_groups_os"] is False
     payload["sizes"][3]["ratio"] = 0.5
     payload["duplicated_names"] = {OTHER_FIRST: [OTHER_FIRST, f"{OTHER_FIRST} 2"]}
     _write(tmp_path, "sequences", payload)

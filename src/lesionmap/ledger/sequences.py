@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from lesionmap.ledger import Finding, origin_for, rule
 from lesionmap.sequence.groups import PAPER_COHORT, PAPER_GROUP_SIZES, PAPER_OS_MEDIANS
+from lesionmap.sequence.naming import MANY_ORGANS
 
 FIVE_GROUPS = ("Mono-Organ", "Hetero-Organ", "Liver-First", "Lung-First", "Other-First")
 
@@ -31,6 +32,12 @@ def _paper_pair(shorter: str, longer: str) -> str:
     return f"{PAPER_OS_MEDIANS[shorter]} vs {PAPER_OS_MEDIANS[longer]} days"
 
 
+def _all_hold(comparisons: list[dict]) -> bool | None:
+    """False when any comparison fails, None when one cannot be made (and none fails), else True."""
+    verdicts = [c.get("holds") for c in comparisons]
+    return False if False in verdicts else None if None in verdicts else True
+
+
 @rule("sequences")
 def sequence_findings(results: dict) -> list[Finding]:
     """The paper's findings on progression groups, their survival and the choice of k."""
@@ -46,8 +53,7 @@ def sequence_findings(results: dict) -> list[Finding]:
     baseline_p = results.get("baseline_organs_kruskal_p")
     emergent = origin_for(results, "emergent")
     liver_lung, liver_other = comparisons.get("liver_lung", {}), comparisons.get("liver_other", {})
-    liver_verdicts = [c.get("holds") for c in (liver_lung, liver_other)]
-    liver_holds = False if False in liver_verdicts else None if None in liver_verdicts else True
+    rule_comparisons = results.get("rule_os_comparisons", {})
     within = [g for g, r in size_ratios.items() if r is not None and 0.6 <= r <= 1.4]
     return [
         Finding(
@@ -104,9 +110,21 @@ def sequence_findings(results: dict) -> list[Finding]:
             f"{PAPER_OS_MEDIANS['Other-First']} days",
             f"{_pair(liver_lung)}; {_pair(liver_other)}",
             emergent,
-            liver_holds,
+            _all_hold([liver_lung, liver_other]),
             how="liver progression weighs most in the death hazard (organs.death_log_hazard) and speeds later "
             "progression (liver_hub)",
+        ),
+        Finding(
+            "rule_groups_os",
+            "The same three survival orderings on the paper's groups drawn by its stated rule (one organ, "
+            f"{MANY_ORGANS} or more, else the first organ) instead of by k-means",
+            f"{_paper_pair('Hetero-Organ', 'Mono-Organ')}; Liver-First {_paper_pair('Liver-First', 'Lung-First')} "
+            f"(Lung-First) and {PAPER_OS_MEDIANS['Other-First']} days (Other-First)",
+            "; ".join(f"{key.replace('_', ' vs ')}: {_pair(c)}" for key, c in rule_comparisons.items()) or "n/a",
+            emergent,
+            _all_hold(list(rule_comparisons.values())) if rule_comparisons else None,
+            how="liver progression weighs most in the death hazard and each progressing organ adds to it "
+            "(organs.death_log_hazard)",
         ),
         Finding(
             "liver_first_gap",

@@ -1,7 +1,7 @@
 """Organ progression sequences, their k-means clusters and the choice of k (paper: Fig. 4, Fig. 5,
 Supplementary Figs. 7-10).
 
-    sequences = progression_sequences(lesion_events, patients)          # ties="shared" by default
+    sequences = progression_sequences(lesion_events, patients)          # ties="ordered" by default
     clustering = SequenceClustering(n_clusters=5, random_state=0).fit(sequences)
     clustering.labels_                                                  # patient -> group name
     evaluate_k(clustering.encoded_, patients)                           # elbow, silhouette, AIC, BIC, C-index
@@ -9,6 +9,7 @@ Supplementary Figs. 7-10).
     hetero_subclusters(clustering, sequences)                           # Supplementary Fig. 9
     sequence_counts(sequences, clustering.labels_)                      # heatmap of Fig. 4a
     interval_table(sequences, clustering.labels_)                       # box plots of Fig. 4c
+    os_comparisons(medians)                                             # the paper's survival orderings, here
 """
 
 from lesionmap.sequence.characteristics import group_characteristics
@@ -88,7 +89,7 @@ from lesionmap.sequence.treatment import (
     simulated_treatment_effects,
 )
 from lesionmap.sequence.truth import TRUE_SEQUENCE_COLUMNS, sequences_from_organ_days, truth_agreement
-from lesionmap.sequence.verdicts import gap_comparison, median_comparison
+from lesionmap.sequence.verdicts import OS_ORDERINGS, gap_comparison, median_comparison, os_comparisons
 
 __all__ = [
     "PAPER_SPARED_ORGANS",
@@ -106,6 +107,7 @@ __all__ = [
     "MANY_ORGANS",
     "MONO_ORGAN",
     "NO_PROGRESSION",
+    "OS_ORDERINGS",
     "OTHER_FIRST",
     "PAPER_COHORT",
     "PAPER_FIG4C_SIZES",
@@ -144,6 +146,7 @@ __all__ = [
     "interval_tests",
     "intervals_by_treatment",
     "median_comparison",
+    "os_comparisons",
     "name_clusters",
     "naming_check",
     "naming_sensitivity",

@@ -4,6 +4,7 @@ Each function states this book's direction first, then whether it agrees with th
 facts behind the sentence too (so the ledger and the prose read the same numbers):
 
 - ``median_comparison``: is one group's median survival shorter than another's, here and in the paper;
+- ``os_comparisons``: ``median_comparison`` of each of the paper's survival orderings (``OS_ORDERINGS``);
 - ``gap_comparison``: does one group wait less than the others between two progressions (medians and Dunn's
   adjusted p of each pair).
 """
@@ -15,6 +16,14 @@ import math
 import pandas as pd
 
 from lesionmap.sequence.groups import PAPER_OS_MEDIANS
+from lesionmap.sequence.naming import HETERO_ORGAN, LIVER_FIRST, LUNG_FIRST, MONO_ORGAN, OTHER_FIRST
+
+#: The paper's survival orderings of its groups: key -> (the group that lives shorter, the group that lives longer).
+OS_ORDERINGS = {
+    "hetero_mono": (HETERO_ORGAN, MONO_ORGAN),
+    "liver_lung": (LIVER_FIRST, LUNG_FIRST),
+    "liver_other": (LIVER_FIRST, OTHER_FIRST),
+}
 
 
 def _days(value: float) -> str:
@@ -52,6 +61,11 @@ def median_comparison(medians: pd.Series, shorter: str, longer: str, paper: dict
         "paper": paper_pair,
         "text": f"Here {direction} (median {_days(a)} vs {_days(b)} days), {agreement} ({paper_text}).",
     }
+
+
+def os_comparisons(medians: pd.Series) -> dict:
+    """``median_comparison`` of each ordering of ``OS_ORDERINGS`` on ``medians`` (group -> median days), by key."""
+    return {key: median_comparison(medians, shorter, longer) for key, (shorter, longer) in OS_ORDERINGS.items()}
 
 
 def gap_comparison(

@@ -177,6 +177,29 @@ def _worker_settings():
     return os.environ.get("MALLOC_TRIM_THRESHOLD_"), dask.config.get("distributed.worker.profile.enabled")
 
 
+def _process_id():
+    import os
+
+    return os.getpid()
+
+
+def test_one_embedded_worker_runs_in_this_process_and_more_run_as_processes():
+    import os
+
+    from lesionmap.study.runner import embedded_client
+
+    for workers, expect_here in ((1, True), (2, False)):
+        client = embedded_client(workers)
+        try:
+            pids = list(client.run(_process_id).values())
+        finally:
+            cluster = client.cluster
+            client.close()
+            cluster.close()
+        assert len(pids) == workers
+        assert (pids == [os.getpid()]) is expect_here
+
+
 def _scheduler_durations():
     import dask
 
@@ -186,7 +209,7 @@ def _scheduler_durations():
 def test_embedded_workers_keep_glibc_malloc_tuning_and_run_without_the_profiler():
     from lesionmap.study.runner import SCHEDULER_CONFIG, embedded_client
 
-    client = embedded_client(1)
+    client = embedded_client(1, processes=True)
     try:
         settings = list(client.run(_worker_settings).values())
         durations = client.run_on_scheduler(_scheduler_durations)

@@ -218,7 +218,8 @@ def add_study_parser(commands) -> None:
         "summarise bias, RMSE and 95%% coverage against the truth",
         description="Each replicate simulates a cohort (seed = --seed + replicate number), writes and reads its "
         "SDTM, and runs the selected stages; finished replicates are kept in --out as Parquet, so a rerun "
-        "resumes. Without --scheduler an embedded Dask cluster of --workers processes runs it.",
+        "resumes. Without --scheduler an embedded Dask cluster of --workers processes runs it (one worker: a thread of "
+        "this process).",
     )
     study.add_argument("--replicates", type=positive_int, default=4, help="number of replicates (default 4)")
     study.add_argument(
@@ -243,7 +244,7 @@ def add_study_parser(commands) -> None:
         "--workers",
         type=positive_int,
         default=None,
-        help="worker processes of the embedded cluster (default 2; one thread each)",
+        help="worker processes of the embedded cluster (default 2; one thread each; 1: a worker in this process)",
     )
     where.add_argument(
         "--scheduler",

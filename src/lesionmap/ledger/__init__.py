@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from lesionmap.config import SIMULATED_COHORTS
+
 ORIGINS = ("input", "emergent", "real data")
-SIMULATED_COHORTS = ("mcrc", "mhnscc")
 
 
 @dataclass(frozen=True)

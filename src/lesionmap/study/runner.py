@@ -175,8 +175,12 @@ SCHEDULER_CONFIG = {
 }
 
 
-def embedded_client(workers: int):
-    """A ``LocalCluster`` of ``workers`` processes with one thread each and BLAS threads pinned to one.
+def embedded_client(workers: int, processes: bool | None = None):
+    """A ``LocalCluster`` of ``workers`` workers with one thread each and BLAS threads pinned to one.
+
+    ``processes`` (default: when ``workers`` is more than one) gives each worker a process of its own. A single
+    worker runs as a thread of this process: a process of its own would run nothing in parallel and only add its
+    start and its imports (about 4 s here, a fifth of the teaching build's study).
 
     Two of Dask's defaults are turned off for these workers (``WORKER_CONFIG``), both measured on a
     paper-scale replicate: the nanny's ``MALLOC_TRIM_THRESHOLD_`` (it fixes glibc's mmap threshold, so every
@@ -187,13 +191,14 @@ def embedded_client(workers: int):
     import dask
     from dask.distributed import Client, LocalCluster
 
+    separate = workers > 1 if processes is None else bool(processes)
     dask.config.set(SCHEDULER_CONFIG)
     os.environ.update(SINGLE_THREAD_ENV)  # inherited by the worker processes it spawns
     with dask.config.set(WORKER_CONFIG):
         cluster = LocalCluster(
             n_workers=workers,
             threads_per_worker=1,
-            processes=True,
+            processes=separate,
             dashboard_address=":0",
             memory_limit=0,
             silence_logs=logging.ERROR,
@@ -221,7 +226,8 @@ def run_study(
     """Run the replicates of ``design`` not yet in ``out`` and summarise every replicate there.
 
     ``scheduler``: the address of a running Dask scheduler (``tcp://host:port``); without it (and without a
-    ``client``) an embedded cluster of ``workers`` processes runs the study. ``retries``: further attempts of
+    ``client``) an embedded cluster of ``workers`` workers runs the study (``embedded_client``: processes, or
+    one worker in this process). ``retries``: further attempts of
     a replicate that raises. ``progress``: a progress bar (default: when stderr is a terminal).
     """
     from dask.distributed import as_completed

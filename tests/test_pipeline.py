@@ -24,3 +24,16 @@ def test_rereading_the_tables_invalidates_the_growth_fit(tmp_path):
     assert stale.exists()
     pipeline.analysis_data(ctx, refresh=True)
     assert not stale.exists()
+
+
+def test_reading_cached_stages_does_not_import_pandera():
+    """Chapters after the first read cached tables and never validate: they must not pay pandera's import."""
+    import subprocess
+    import sys
+
+    code = "import sys; from lesionmap import book, pipeline, charts, sequence; print('pandera' in sys.modules)"
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert shown.strip() == "False"
+    from lesionmap import io
+
+    assert set(io.SCHEMAS) == {"patients", "lesions", "measurements", "lesion_status", "exclusions"}

@@ -8,9 +8,9 @@ mapping = load_mapping("my_map.yaml")     # site map, nodal organs, arm map, SUP
 
 from lesionmap.io.analysis import AnalysisData
 from lesionmap.io.errors import MappingError, SDTMError
-from lesionmap.io.schemas import SCHEMAS, TableLinkError, validate_tables
 from lesionmap.io.sdtm import read_sdtm
 from lesionmap.io.sitemap import Mapping, load_mapping
+from lesionmap.io.validation import TableLinkError, validate_tables
 
 __all__ = [
     "SCHEMAS",
@@ -23,3 +23,12 @@ __all__ = [
     "read_sdtm",
     "validate_tables",
 ]
+
+
+def __getattr__(name: str):
+    """``SCHEMAS`` on first use: it imports pandera, which chapters reading cached tables never need."""
+    if name == "SCHEMAS":
+        from lesionmap.io.schemas import SCHEMAS
+
+        return SCHEMAS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

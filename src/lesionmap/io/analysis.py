@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from lesionmap import tables as contract
-from lesionmap.io.schemas import validate_tables
+from lesionmap.io.validation import validate_tables
 
 TABLE_NAMES = ("patients", "lesions", "measurements", "lesion_status", "exclusions")
 

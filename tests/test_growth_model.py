@@ -194,3 +194,9 @@ def test_exercise_answers_refit_three_ways_beside_the_chapter_fit():
     assert chapter.loc["Kd", "truth (median)"] == pytest.approx(
         truth.set_index("lesion_id").loc[measurable, "Kd"].median()
     )
+    # a "subset" as large as the cohort is the chapter's fit, not a refit of the same data
+    whole = exercise_answers(
+        fit, measurements, lesions, None, seed=1, fit_options=options, short_k1=20, class_patients=500
+    )
+    same = whole[whole["fit"] == "120 patients"].set_index("parameter")
+    assert (same["estimate"] == chapter["estimate"]).all() and (same["lesions"] == fit.n_lesions).all()

@@ -48,7 +48,9 @@ def exercise_answers(
 
     ``measurements`` are the target measurements the chapter fitted (with ``lesion_id``), ``lesions`` maps
     lesions to patients, ``truth`` holds the true lesion parameters (None for a user's data). The subset of
-    patients is drawn with ``seed``; every refit uses ``seed`` too. One row per fit and parameter.
+    patients is drawn with ``seed``; every refit uses ``seed`` too. One row per fit and parameter. A refit that
+    would repeat the chapter's fit (a cohort of at most ``class_patients`` patients, or V0 already estimated)
+    is not run again: its rows are the chapter's fit's.
     """
     options = {"random_state": seed, "verbose": False, **(fit_options or {})}
     truth_medians = None
@@ -57,12 +59,15 @@ def exercise_answers(
         truth_medians = {name: float(fitted[name].median()) for name in _RATES}
     n_iter = options.get("n_iter", (300, 100))
     short = SAEM(**{**options, "n_iter": (short_k1, n_iter[1])}).fit(measurements)
-    with_v0 = SAEM(**{**options, "estimate_v0": True}).fit(measurements)
+    with_v0 = fit if options.get("estimate_v0") else SAEM(**{**options, "estimate_v0": True}).fit(measurements)
     patients = lesions.loc[lesions["lesion_id"].isin(measurements["lesion_id"]), "patient_id"].unique()
     rng = np.random.default_rng(seed)
     chosen = rng.choice(np.sort(patients), size=min(class_patients, len(patients)), replace=False)
-    chosen_lesions = lesions.loc[lesions["patient_id"].isin(chosen), "lesion_id"]
-    small = SAEM(**options).fit(measurements[measurements["lesion_id"].isin(chosen_lesions)])
+    if len(chosen) == len(patients):
+        small = fit
+    else:
+        chosen_lesions = lesions.loc[lesions["patient_id"].isin(chosen), "lesion_id"]
+        small = SAEM(**options).fit(measurements[measurements["lesion_id"].isin(chosen_lesions)])
     rows = (
         _rows("this chapter's fit", fit, truth_medians)
         + _rows(f"K1 = {short_k1}", short, truth_medians)

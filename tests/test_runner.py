@@ -27,14 +27,15 @@ from lesionmap.publish.runner import (
 )
 
 
-def test_standalone_appendices_run_beside_the_chain_and_the_build_record_last():
+def test_standalone_appendices_run_beside_the_chain_the_ledger_after_it_and_the_build_record_last():
     chapters = chapter_notebooks(ROOT)
     prerequisites, closing = schedule(chapters)
     chain = [doc for doc in chapters if doc.startswith("book/chapters/")]
     assert list(prerequisites)[: len(chain)] == chain  # the chain first: it starts first when cores are free
     for standalone in ("real_data", "validation", "recovery"):
         assert prerequisites[f"book/appendix/{standalone}"] == []
-    assert closing == ["book/appendix/ledger", "book/appendix/reproducibility"]
+    assert closing == ["book/appendix/reproducibility"]
+    assert prerequisites["book/appendix/ledger"] == chain  # the ledger gathers the chain's ledgers, no appendix's
     scheduled = list(prerequisites) + closing
     assert sorted(scheduled) == sorted(chapters) and len(scheduled) == len(set(scheduled))
     # Chapters 3 and 4 both read Chapter 2's stages only; 5 reads both; 6 reads 4

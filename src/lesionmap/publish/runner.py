@@ -11,7 +11,8 @@ Each run (cohort, size, seed, chapter parameters) has its own folder, ``_build/r
 ``executed/`` notebooks and ``results/``; ``_build/executed`` and ``_build/results`` point at the last run's.
 The main chapters read the stages earlier chapters cached (``CHAPTER_PREREQUISITES``): each starts once the
 chapters it reads are done, so independent ones run side by side (Chapter 3 beside 4, 5 beside 6); the standalone
-appendices read their own data and run beside them; the closing appendices (the build record) run last. Each
+appendices read their own data and run beside them; the findings ledger starts once the chain is done; the
+build record runs last. Each
 kernel gets its share of the cores as BLAS/OpenMP threads.
 """
 
@@ -69,9 +70,12 @@ CHAPTER_PREREQUISITES = {
     "06_prediction": ("04_sequences",),
 }
 
-#: Chapters that report on the whole build (the findings ledger, timings, parameters): they run after every other
-#: chapter, in this order.
-CLOSING_CHAPTERS = ("ledger", "reproducibility")
+#: Chapters that gather what the chain chapters wrote (the findings ledger): each starts once every chain chapter is
+#: done, beside a standalone appendix still running.
+AFTER_CHAIN_CHAPTERS = ("ledger",)
+
+#: Chapters that report on the whole build (timings, parameters): they run after every other chapter, in this order.
+CLOSING_CHAPTERS = ("reproducibility",)
 
 #: Parameters of the teaching profile (``n_patients`` between 1 and ``TEACHING_MAX_PATIENTS``), by chapter, so that
 #: a class gets the whole book quickly (80 to 90 s on 2 cores): half of saemix's SAEM iterations (enough for a
@@ -81,6 +85,7 @@ CLOSING_CHAPTERS = ("ledger", "reproducibility")
 #: given with ``-p`` wins.
 TEACHING_PARAMETERS = {
     "02_growth": {"saem_k1": 150, "saem_k2": 50, "vpc_replicates": 50},
+    "03_phenotypes": {"comparison_saem_k1": 150, "comparison_saem_k2": 50},
     "04_sequences": {"k_max": 8, "stability_bootstrap": 3},
     "06_prediction": {"inner_folds": 3, "permutation_repeats": 3},
     "real_data": {"saem_k1": 150, "saem_k2": 50, "real_patient_share": 0.2},
@@ -388,14 +393,15 @@ def schedule(chapters: list[str]) -> tuple[dict[str, list[str]], list[str]]:
     Returns ``(prerequisites, closing)``: ``prerequisites`` maps every chapter but the closing ones, in the
     order given, to the chapters it must follow: those named in ``CHAPTER_PREREQUISITES`` (the stages each
     chapter reads), every earlier chain chapter for a chain chapter not named there, nothing for a standalone
-    chapter. A prerequisite that is not among ``chapters`` is left out (a build of some chapters only).
+    chapter, every chain chapter for one of ``AFTER_CHAIN_CHAPTERS``. A prerequisite that is not among
+    ``chapters`` is left out (a build of some chapters only).
     """
     name = lambda doc: Path(doc).name  # noqa: E731
     closing = [doc for doc in chapters if name(doc) in CLOSING_CHAPTERS]
     by_name = {name(doc): doc for doc in chapters}
     prerequisites, earlier_chain = {}, []
     for doc in chapters:
-        if name(doc) in CLOSING_CHAPTERS:
+        if name(doc) in CLOSING_CHAPTERS or name(doc) in AFTER_CHAIN_CHAPTERS:
             continue
         if name(doc) in STANDALONE_CHAPTERS:
             prerequisites[doc] = []
@@ -405,6 +411,9 @@ def schedule(chapters: list[str]) -> tuple[dict[str, list[str]], list[str]]:
         else:
             prerequisites[doc] = list(earlier_chain)
         earlier_chain.append(doc)
+    for doc in chapters:
+        if name(doc) in AFTER_CHAIN_CHAPTERS:
+            prerequisites[doc] = list(earlier_chain)
     return prerequisites, closing
 
 

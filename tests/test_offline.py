@@ -33,3 +33,11 @@ def test_static_assets_written(tmp_path):
     assert (tmp_path / offline.MATHJAX_ENTRY).exists()
     assert (tmp_path / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").is_dir()
     assert len(written) >= 3
+    bundle = tmp_path / offline.VEGA_BUNDLE
+    assert bundle.read_text().splitlines()[0] == offline.vega_bundle_header()
+    bundle.write_text(offline.vega_bundle_header() + "\nkept\n")
+    offline.write_static_assets(tmp_path)
+    assert bundle.read_text().endswith("kept\n"), "a bundle made by the same vl-convert is reused"
+    bundle.write_text("/* an older bundle */\nstale\n")
+    offline.write_static_assets(tmp_path)
+    assert bundle.stat().st_size > 500_000, "a bundle from another vl-convert is made anew"

@@ -36,19 +36,41 @@ def altair_versions() -> dict[str, str]:
     }
 
 
-def vega_bundle_source() -> str:
-    """Vega + Vega-Lite + Vega-Embed from vl-convert, as a classic script that only sets window globals."""
+def _vegalite_version() -> str:
+    """The Vega-Lite version of the bundle: Altair's (major.minor) where vl-convert has it, else vl-convert's newest."""
     import altair as alt
     import vl_convert
 
     available = vl_convert.get_vegalite_versions()
     wanted = ".".join(alt.VEGALITE_VERSION.split(".")[:2])
-    vl_version = wanted if wanted in available else available[-1]
-    bundle = vl_convert.javascript_bundle(vl_version=vl_version)
+    return wanted if wanted in available else available[-1]
+
+
+def vega_bundle_header() -> str:
+    """The bundle's first line: what it holds and which vl-convert made it (a bundle with this line is current)."""
+    import vl_convert
+
+    return (
+        f"/* Vega, Vega-Lite {_vegalite_version()}, Vega-Embed: bundled by vl-convert-python "
+        f"{getattr(vl_convert, '__version__', 'unknown')} */"
+    )
+
+
+def vega_bundle_source() -> str:
+    """Vega + Vega-Lite + Vega-Embed from vl-convert, as a classic script that only sets window globals."""
+    import vl_convert
+
+    bundle = vl_convert.javascript_bundle(vl_version=_vegalite_version())
     if "window.vegaEmbed" not in bundle:
         raise RuntimeError("vl-convert's JavaScript bundle no longer sets window.vegaEmbed; update offline.py")
-    header = f"/* Vega, Vega-Lite {vl_version}, Vega-Embed: bundled by vl-convert-python */"
-    return f"{header}\n(function(){{\n{bundle}\n}})();\n"
+    return f"{vega_bundle_header()}\n(function(){{\n{bundle}\n}})();\n"
+
+
+def _is_current_bundle(path: Path) -> bool:
+    if not path.exists():
+        return False
+    with path.open(encoding="utf-8") as handle:
+        return handle.readline().rstrip("\n") == vega_bundle_header()
 
 
 def vega_debug_source() -> str:
@@ -93,14 +115,16 @@ BOOK_CSS_SOURCE = """\
 
 
 def write_static_assets(static_dir: Path) -> list[Path]:
-    """Write the Vega bundle, the VEGA_DEBUG stamp, the stylesheet and MathJax into ``static_dir``."""
+    """Write the Vega bundle (unless ``static_dir`` holds one from the same vl-convert), the VEGA_DEBUG stamp, the
+    stylesheet and MathJax into ``static_dir``."""
     static_dir = Path(static_dir)
     static_dir.mkdir(parents=True, exist_ok=True)
     css_path = static_dir / BOOK_CSS
     css_path.write_text(BOOK_CSS_SOURCE, encoding="utf-8")
     written = [css_path]
     bundle_path = static_dir / VEGA_BUNDLE
-    bundle_path.write_text(vega_bundle_source(), encoding="utf-8")
+    if not _is_current_bundle(bundle_path):  # vl-convert bundles for about 2 s; a run's last bundle is reused
+        bundle_path.write_text(vega_bundle_source(), encoding="utf-8")
     debug_path = static_dir / VEGA_DEBUG
     debug_path.write_text(vega_debug_source(), encoding="utf-8")
     written += [bundle_path, debug_path]

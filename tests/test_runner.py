@@ -149,3 +149,47 @@ def test_timing_table(record):
     table = timing_table(record).splitlines()
     assert table[0].split() == ["chapter", "seconds"]
     assert [line.split()[-1] for line in table[2:]] == ["1.2", "10.0", "9.5", "2.0"]
+
+
+FAILING_CHAPTER = """---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+
+# A chapter that fails
+
+```{code-cell} ipython3
+:tags: [parameters]
+
+seed = 1  # seed
+```
+
+```{code-cell} ipython3
+value = seed + 1
+```
+
+```{code-cell} ipython3
+raise ValueError(f"broken at {value}")
+```
+"""
+
+
+def test_a_failing_chapter_names_its_cell_and_leaves_the_executed_notebook(tmp_path):
+    import nbformat
+
+    from lesionmap.publish.runner import execute_chapter
+
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "broken.md").write_text(FAILING_CHAPTER)
+    options = BuildOptions(seed=7, root=tmp_path)
+    with pytest.raises(BuildError, match=r"chapter book/broken failed in cell \d+: ValueError: broken at 8"):
+        execute_chapter("book/broken", options, tmp_path / "staging")
+    executed = nbformat.read(str(tmp_path / "staging" / "book" / "broken.ipynb"), as_version=4)
+    outputs = [output for cell in executed.cells for output in cell.get("outputs", [])]
+    assert any(output.get("ename") == "ValueError" for output in outputs)

@@ -91,6 +91,54 @@ def test_chapters_start_only_after_their_prerequisites_and_side_by_side_otherwis
         run_in_order({"a": [], "b": ["a"]}, fail, jobs=2)
 
 
+def test_a_chapter_may_start_once_its_prerequisite_has_cached_its_stages():
+    """``stages_cached`` lets a dependent start while its prerequisite runs on; without it, it waits for the end."""
+    events, lock = [], threading.Lock()
+    cached = threading.Event()
+
+    def run(doc):
+        with lock:
+            events.append(("start", doc))
+        if doc == "chain":
+            cached.set()  # the stages are cached early; the chapter goes on with its exercises
+            assert wait_for(lambda: ("end", "next") in events), "the dependent never ran beside its prerequisite"
+        with lock:
+            events.append(("end", doc))
+
+    def wait_for(condition, seconds=5.0):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if condition():
+                return True
+            time.sleep(0.01)
+        return False
+
+    prerequisites = {"chain": [], "next": ["chain"]}
+    run_in_order(prerequisites, run, jobs=2, stages_cached=lambda doc: cached.is_set(), poll_seconds=0.01)
+    assert events.index(("end", "next")) < events.index(("end", "chain"))
+
+    # a chapter that never says so is waited for to the end
+    order = []
+    run_in_order(prerequisites, lambda doc: order.append(doc), jobs=2, stages_cached=lambda doc: False)
+    assert order == ["chain", "next"]
+
+
+def test_stages_ready_creates_the_runners_marker_only_in_a_build(tmp_path, monkeypatch):
+    from lesionmap import book
+    from lesionmap.publish.runner import kernel_environment, ready_marker
+
+    marker = ready_marker(tmp_path / "executed", "book/chapters/02_growth")
+    assert marker == tmp_path / "ready" / "02_growth"
+    monkeypatch.delenv(book.STAGES_READY_ENV, raising=False)
+    book.stages_ready()  # outside a build: nothing to tell
+    assert not marker.exists()
+    env = kernel_environment(BuildOptions(n_patients=300), marker)
+    monkeypatch.setenv(book.STAGES_READY_ENV, env[book.STAGES_READY_ENV])
+    book.stages_ready()
+    assert marker.exists()
+    assert book.STAGES_READY_ENV not in kernel_environment(BuildOptions(n_patients=300))
+
+
 def test_teaching_profile_sets_only_parameters_the_chapters_take():
     chapters = {doc.rsplit("/", 1)[-1]: doc for doc in chapter_notebooks(ROOT)}
     for name, profile in TEACHING_PARAMETERS.items():

@@ -32,6 +32,10 @@ from lesionmap.config import (
 #: (the cohort key plus a digest of any non-default chapter parameters).
 RUN_KEY_ENV = "LESIONMAP_RUN_KEY"
 
+#: Environment variable through which the book runner tells a chapter's kernel which file to create once the
+#: stages that later chapters read are cached (``stages_ready``).
+STAGES_READY_ENV = "LESIONMAP_STAGES_READY"
+
 
 @dataclass(frozen=True)
 class Context:
@@ -159,6 +163,15 @@ class Context:
     def with_cohort(self, cohort: str) -> Context:
         """The same run on another cohort (e.g. the mHNSCC validation cohort, at its spec's size)."""
         return Context(cohort, 0, self.seed, self.build_dir)
+
+
+def stages_ready() -> None:
+    """Tell the book runner that every stage later chapters read from this chapter is cached, so that they may
+    start while this chapter goes on (with its exercises, say). Outside a build it does nothing."""
+    marker = os.environ.get(STAGES_READY_ENV)
+    if marker:
+        Path(marker).parent.mkdir(parents=True, exist_ok=True)
+        Path(marker).touch()
 
 
 def run_folder(build_dir: str | Path, run_key: str) -> Path:

@@ -38,7 +38,7 @@ from jupyter_core.paths import jupyter_runtime_dir
 from traitlets import Dict, Unicode
 
 from lesionmap import logs
-from lesionmap.book import RUN_KEY_ENV, run_folder, run_key
+from lesionmap.book import RUN_KEY_ENV, STAGES_READY_ENV, run_folder, run_key
 from lesionmap.config import (
     DEFAULT_BUILD_DIR,
     DEFAULT_COHORT,
@@ -253,17 +253,29 @@ def kernel_threads(options: BuildOptions) -> int:
     return max(1, _cores() // _jobs(options))
 
 
-def kernel_environment(options: BuildOptions) -> dict[str, str]:
+def kernel_environment(options: BuildOptions, ready_marker: Path | None = None) -> dict[str, str]:
     """What every chapter's kernel gets in its environment from the runner: the notebook flag (quiet progress
-    bars), the run key and the thread caps of ``kernel_threads``."""
+    bars), the run key, the thread caps of ``kernel_threads`` and, given ``ready_marker``, the file the chapter
+    creates once its stages are cached (``book.stages_ready``)."""
     threads = str(kernel_threads(options))
-    return {NOTEBOOK_ENV: "1", RUN_KEY_ENV: options.run_key, **dict.fromkeys(THREAD_VARIABLES, threads)}
+    env = {NOTEBOOK_ENV: "1", RUN_KEY_ENV: options.run_key, **dict.fromkeys(THREAD_VARIABLES, threads)}
+    if ready_marker is not None:
+        env[STAGES_READY_ENV] = str(ready_marker)
+    return env
 
 
-def kernel_manager_class(options: BuildOptions) -> type[LocalKernelManager]:
+def kernel_manager_class(options: BuildOptions, ready_marker: Path | None = None) -> type[LocalKernelManager]:
     """A kernel-manager class whose kernels carry this build's environment."""
-    traits = {"kernel_env": Dict(kernel_environment(options)), "kernel_cwd": Unicode(str(options.root))}
+    traits = {
+        "kernel_env": Dict(kernel_environment(options, ready_marker)),
+        "kernel_cwd": Unicode(str(options.root)),
+    }
     return type("ChapterKernelManager", (LocalKernelManager,), traits)
+
+
+def ready_marker(staging: Path, doc: str) -> Path:
+    """The file a chapter creates (``book.stages_ready``) once the stages later chapters read are cached."""
+    return staging.parent / "ready" / Path(doc).name
 
 
 def execute_chapter(doc: str, options: BuildOptions, staging: Path) -> float:
@@ -290,7 +302,7 @@ def execute_chapter(doc: str, options: BuildOptions, staging: Path) -> float:
             # build); it still writes it once at the end, and at a failing cell before it raises.
             request_save_on_cell_execute=False,
             shutdown_kernel="immediate",  # every cell has run; a polite shutdown only waits 0.2 s more per chapter
-            kernel_manager_class=kernel_manager_class(options),
+            kernel_manager_class=kernel_manager_class(options, ready_marker(staging, doc)),
         )
     except papermill.PapermillExecutionError as error:
         raise BuildError(
@@ -439,26 +451,42 @@ def critical_path(prerequisites: dict[str, list[str]], seconds: dict[str, float]
     return path
 
 
-def run_in_order(prerequisites: dict[str, list[str]], run, jobs: int, seconds: dict[str, float] | None = None) -> None:
+def run_in_order(
+    prerequisites: dict[str, list[str]],
+    run,
+    jobs: int,
+    seconds: dict[str, float] | None = None,
+    stages_cached=None,
+    poll_seconds: float = 0.2,
+) -> None:
     """Call ``run(doc)`` for every chapter of ``prerequisites`` on ``jobs`` threads, each once its
-    prerequisites are done. Among the chapters ready, the one with the longest ``critical_path`` starts first
-    (``seconds``: each chapter's expected time, e.g. from the last build; without it, the mapping's order,
-    the chain before the standalone appendices). The first error stops new starts and is raised."""
+    prerequisites are done, or, for a running prerequisite, once ``stages_cached(prerequisite)`` says that the
+    stages it writes for later chapters are cached (it is polled every ``poll_seconds``). Among the chapters
+    ready, the one with the longest ``critical_path`` starts first (``seconds``: each chapter's expected time,
+    e.g. from the last build; without it, the mapping's order, the chain before the standalone appendices).
+    The first error stops new starts and is raised."""
     order = list(prerequisites)
     path = critical_path(prerequisites, seconds or {})
     priority = sorted(order, key=lambda d: (-path[d], order.index(d))) if seconds else order
     done: set[str] = set()
     started: set[str] = set()
+
+    def satisfied(prerequisite: str) -> bool:
+        return prerequisite in done or (
+            prerequisite in started and stages_cached is not None and stages_cached(prerequisite)
+        )
+
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="chapter") as pool:
         running = {}
         while len(done) < len(order):
-            ready = [d for d in priority if d not in started and all(p in done for p in prerequisites[d])]
+            ready = [d for d in priority if d not in started and all(satisfied(p) for p in prerequisites[d])]
             for doc in ready[: max(1, jobs) - len(running)]:
                 started.add(doc)
                 running[pool.submit(run, doc)] = doc
             if not running:
                 raise BuildError(f"chapters wait for each other: {sorted(set(order) - done)}")
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            waiting = stages_cached is not None and any(d not in started for d in order)
+            finished, _ = wait(running, timeout=poll_seconds if waiting else None, return_when=FIRST_COMPLETED)
             for future in finished:
                 doc = running.pop(future)
                 future.result()
@@ -550,9 +578,12 @@ def build(options: BuildOptions) -> dict:
     prerequisites, closing = schedule(chapters)
     jobs = min(_jobs(options), len(prerequisites)) or 1
     log.info("run %s: %d chapter(s), %d at a time", options.run_key, len(chapters), jobs)
+    shutil.rmtree(ready_marker(staging, "any").parent, ignore_errors=True)  # markers of an earlier build
     start = time.perf_counter()
     try:
-        run_in_order(prerequisites, run_chapter, jobs, expected)
+        run_in_order(
+            prerequisites, run_chapter, jobs, expected, stages_cached=lambda doc: ready_marker(staging, doc).exists()
+        )
         for doc in closing:
             run_chapter(doc)
     finally:

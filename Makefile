@@ -2,7 +2,7 @@
 # Each creates (or refreshes) the virtual environment .venv from the lock, requirements.txt, by itself.
 #
 #   make book                     the full book (mcrc at the paper's scale, 4,308 patients)
-#   make book N_PATIENTS=300      the teaching profile (a small cohort; about a minute and a half here)
+#   make book N_PATIENTS=300      the teaching profile (a small cohort; about a minute here)
 #   make book SEED=7 COHORT=mhnscc
 #   make test                     unit, golden, chapter and browser tests
 #   make test-slow                the long recovery and coverage studies

@@ -117,10 +117,27 @@ def test_a_chapter_may_start_once_its_prerequisite_has_cached_its_stages():
     run_in_order(prerequisites, run, jobs=2, stages_cached=lambda doc: cached.is_set(), poll_seconds=0.01)
     assert events.index(("end", "next")) < events.index(("end", "chain"))
 
-    # a chapter that never says so is waited for to the end
-    order = []
-    run_in_order(prerequisites, lambda doc: order.append(doc), jobs=2, stages_cached=lambda doc: False)
-    assert order == ["chain", "next"]
+    # a prerequisite that never says so is waited for to the end, and so is one whose dependent reads what it
+    # writes last (the ledger), marker or not
+    def slow_chain(doc):
+        with lock:
+            events.append(("start", doc))
+        if doc == "chain":
+            time.sleep(0.2)
+        with lock:
+            events.append(("end", doc))
+
+    for cached, finished_only, next_waits in ((False, [], True), (True, [], False), (True, ["next"], True)):
+        events.clear()
+        run_in_order(
+            prerequisites,
+            slow_chain,
+            jobs=2,
+            stages_cached=lambda doc, cached=cached: cached,
+            finished_only=finished_only,
+            poll_seconds=0.01,
+        )
+        assert (events.index(("end", "chain")) < events.index(("start", "next"))) is next_waits
 
 
 def test_stages_ready_creates_the_runners_marker_only_in_a_build(tmp_path, monkeypatch):

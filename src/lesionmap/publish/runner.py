@@ -10,10 +10,10 @@ papermill never writes into a jupytext-paired notebook.
 Each run (cohort, size, seed, chapter parameters) has its own folder, ``_build/runs/<run key>/`` with its
 ``executed/`` notebooks and ``results/``; ``_build/executed`` and ``_build/results`` point at the last run's.
 The main chapters read the stages earlier chapters cached (``CHAPTER_PREREQUISITES``): each starts once the
-chapters it reads are done, so independent ones run side by side (Chapter 3 beside 4, 5 beside 6); the standalone
-appendices read their own data and run beside them; the findings ledger starts once the chain is done; the
-build record runs last. Each
-kernel gets its share of the cores as BLAS/OpenMP threads.
+chapters it reads are done, or once they have said that those stages are cached (``book.stages_ready``), so
+independent ones run side by side (Chapter 3 beside 4, 5 beside 6, Chapters 3 and 4 beside Chapter 2's
+exercises); the standalone appendices read their own data and run beside them; the findings ledger starts once
+the chain is done; the build record runs last. Each kernel gets its share of the cores as BLAS/OpenMP threads.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,10 +80,10 @@ CLOSING_CHAPTERS = ("reproducibility",)
 
 #: Parameters of the teaching profile (``n_patients`` between 1 and ``TEACHING_MAX_PATIENTS``), by chapter, so that
 #: a class gets the whole book in about a minute on 2 cores: half of saemix's SAEM iterations (enough for a few
-#: hundred patients; the real-data appendix fits a fifth of its 1,472 real patients), fewer simulated replicates, k up
-#: to 8, fewer resamples, three outer folds instead of five, a replicate study of two cohorts of 100 patients on one
-#: worker (the chapters hold the other core). The chapters glue every one of these values into their prose, and the build record lists them. A value
-#: given with ``-p`` wins.
+#: hundred patients; the real-data appendix fits a fifth of its 1,472 real patients), fewer simulated replicates, k
+#: up to 8, fewer resamples, three outer folds instead of five, a replicate study of two cohorts of 100 patients on
+#: one worker (the chapters hold the other core). The chapters glue every one of these values into their prose, and
+#: the build record lists them. A value given with ``-p`` wins.
 TEACHING_PARAMETERS = {
     "02_growth": {"saem_k1": 150, "saem_k2": 50, "vpc_replicates": 50},
     "03_phenotypes": {"comparison_saem_k1": 150, "comparison_saem_k2": 50},
@@ -457,29 +458,34 @@ def run_in_order(
     jobs: int,
     seconds: dict[str, float] | None = None,
     stages_cached=None,
+    finished_only: Iterable[str] = (),
     poll_seconds: float = 0.2,
 ) -> None:
     """Call ``run(doc)`` for every chapter of ``prerequisites`` on ``jobs`` threads, each once its
     prerequisites are done, or, for a running prerequisite, once ``stages_cached(prerequisite)`` says that the
-    stages it writes for later chapters are cached (it is polled every ``poll_seconds``). Among the chapters
-    ready, the one with the longest ``critical_path`` starts first (``seconds``: each chapter's expected time,
-    e.g. from the last build; without it, the mapping's order, the chain before the standalone appendices).
-    The first error stops new starts and is raised."""
+    stages it writes for later chapters are cached (it is polled every ``poll_seconds``); the chapters of
+    ``finished_only`` (those that read what their prerequisites write last, like the ledger) wait for the end.
+    Among the chapters ready, the one with the longest ``critical_path`` starts first (``seconds``: each
+    chapter's expected time, e.g. from the last build; without it, the mapping's order, the chain before the
+    standalone appendices). The first error stops new starts and is raised."""
     order = list(prerequisites)
     path = critical_path(prerequisites, seconds or {})
     priority = sorted(order, key=lambda d: (-path[d], order.index(d))) if seconds else order
     done: set[str] = set()
     started: set[str] = set()
 
-    def satisfied(prerequisite: str) -> bool:
-        return prerequisite in done or (
-            prerequisite in started and stages_cached is not None and stages_cached(prerequisite)
-        )
+    to_the_end = set(finished_only)
+
+    def satisfied(doc: str, prerequisite: str) -> bool:
+        if prerequisite in done:
+            return True
+        early = stages_cached is not None and doc not in to_the_end and prerequisite in started
+        return early and stages_cached(prerequisite)
 
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="chapter") as pool:
         running = {}
         while len(done) < len(order):
-            ready = [d for d in priority if d not in started and all(satisfied(p) for p in prerequisites[d])]
+            ready = [d for d in priority if d not in started and all(satisfied(d, p) for p in prerequisites[d])]
             for doc in ready[: max(1, jobs) - len(running)]:
                 started.add(doc)
                 running[pool.submit(run, doc)] = doc
@@ -582,7 +588,12 @@ def build(options: BuildOptions) -> dict:
     start = time.perf_counter()
     try:
         run_in_order(
-            prerequisites, run_chapter, jobs, expected, stages_cached=lambda doc: ready_marker(staging, doc).exists()
+            prerequisites,
+            run_chapter,
+            jobs,
+            expected,
+            stages_cached=lambda doc: ready_marker(staging, doc).exists(),
+            finished_only=[doc for doc in prerequisites if Path(doc).name in AFTER_CHAIN_CHAPTERS],
         )
         for doc in closing:
             run_chapter(doc)

@@ -24,7 +24,7 @@ from lesionmap import book, pipeline, predict, sequence
 from lesionmap import tables as contract
 from lesionmap.cohort import DEFAULT_SEED, load_spec, simulate, write_sdtm
 from lesionmap.io import read_sdtm
-from lesionmap.ledger.phenotypes import PAPER_PHENOTYPES
+from lesionmap.ledger.phenotypes import PAPER_PHENOTYPES, phenotype_origin
 from lesionmap.stats import mann_whitney
 from lesionmap.survival import phenotypes as ph
 
@@ -88,16 +88,20 @@ def phenotype_checks(ctx) -> list[dict]:
     warnings.filterwarnings("ignore", message="no event among the rows", category=RuntimeWarning)
     tables = {e: pipeline.event_table(ctx, e) for e in pipeline.ENDPOINTS}
     models = {e: pipeline.organ_model(ctx, e) for e in pipeline.ENDPOINTS}
-    phenotypes = ph.organ_phenotype_summary(models, tables, test_organ=False)["phenotypes"].set_index("organ")
+    summary = ph.organ_phenotype_summary(models, tables, test_organ=False)
+    phenotypes = summary["phenotypes"].set_index("organ")
+    spec_organs = load_spec(ctx.cohort).values["organs"]
     rows = []
     for organ, paper in PAPER_PHENOTYPES.items():
+        set_by_spec, _ = phenotype_origin(spec_organs, organ, summary["reference"], paper)
         value = phenotypes["phenotype"].get(organ, "absent")
         hrs = (
             f"{value} (HR {phenotypes.loc[organ, 'response_hr']:.2f} / {phenotypes.loc[organ, 'progression_hr']:.2f})"
             if organ in phenotypes.index
             else value
         )
-        rows.append(_row(f"Fig. 3c phenotype of {organ}", paper, hrs, value == paper, "emergent"))
+        origin = "input (spec Kd, F, Kg)" if set_by_spec else "emergent"
+        rows.append(_row(f"Fig. 3c phenotype of {organ}", paper, hrs, value == paper, origin))
     return rows
 
 

@@ -119,15 +119,21 @@ def _direction_findings(results, cohort_results, spec, endpoint, claims) -> list
     return items
 
 
+def phenotype_origin(spec: dict | None, organ: str, reference: str, code: str) -> tuple[bool, str]:
+    """Whether the spec's organ parameters set phenotype ``code`` (e.g. "high-low") of ``organ`` against
+    ``reference`` on both endpoints (Kd and F for response, Kg for progression), and the spec values behind it."""
+    claims = {"response": 1 if code.startswith("high") else -1, "progression": 1 if code.endswith("high") else -1}
+    parts = [_spec_direction(spec, organ, reference, e) for e in claims]
+    both_input = all(direction == claims[e] for (direction, _), e in zip(parts, claims, strict=True))
+    return both_input, "; ".join(text for _, text in parts)
+
+
 def _phenotype_findings(results, cohort_results, spec) -> list[ledger.Finding]:
     phenotypes = _table(cohort_results["phenotypes"]).set_index("organ")["phenotype"]
     reference = cohort_results["reference"]
     items = []
     for organ, code in PAPER_PHENOTYPES.items():
-        claims = {"response": 1 if code.startswith("high") else -1, "progression": 1 if code.endswith("high") else -1}
-        parts = [_spec_direction(spec, organ, reference, e) for e in claims]
-        both_input = all(direction == claims[e] for (direction, _), e in zip(parts, claims, strict=True))
-        how = "; ".join(text for _, text in parts)
+        both_input, how = phenotype_origin(spec, organ, reference, code)
         items.append(
             ledger.Finding(
                 f"phenotype_{organ}",

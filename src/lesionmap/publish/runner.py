@@ -254,29 +254,34 @@ def kernel_threads(options: BuildOptions) -> int:
     return max(1, _cores() // _jobs(options))
 
 
-def kernel_environment(options: BuildOptions, ready_marker: Path | None = None) -> dict[str, str]:
+def kernel_environment(options: BuildOptions, marker: Path | None = None) -> dict[str, str]:
     """What every chapter's kernel gets in its environment from the runner: the notebook flag (quiet progress
-    bars), the run key, the thread caps of ``kernel_threads`` and, given ``ready_marker``, the file the chapter
-    creates once its stages are cached (``book.stages_ready``)."""
+    bars), the run key, the thread caps of ``kernel_threads`` and, given ``marker`` (``ready_marker``), the file
+    the chapter creates once its stages are cached (``book.stages_ready``)."""
     threads = str(kernel_threads(options))
     env = {NOTEBOOK_ENV: "1", RUN_KEY_ENV: options.run_key, **dict.fromkeys(THREAD_VARIABLES, threads)}
-    if ready_marker is not None:
-        env[STAGES_READY_ENV] = str(ready_marker)
+    if marker is not None:
+        env[STAGES_READY_ENV] = str(marker)
     return env
 
 
-def kernel_manager_class(options: BuildOptions, ready_marker: Path | None = None) -> type[LocalKernelManager]:
+def kernel_manager_class(options: BuildOptions, marker: Path | None = None) -> type[LocalKernelManager]:
     """A kernel-manager class whose kernels carry this build's environment."""
     traits = {
-        "kernel_env": Dict(kernel_environment(options, ready_marker)),
+        "kernel_env": Dict(kernel_environment(options, marker)),
         "kernel_cwd": Unicode(str(options.root)),
     }
     return type("ChapterKernelManager", (LocalKernelManager,), traits)
 
 
+def ready_folder(staging: Path) -> Path:
+    """Where a run's chapters say that their stages are cached (one marker file each, cleared at each build)."""
+    return staging.parent / "ready"
+
+
 def ready_marker(staging: Path, doc: str) -> Path:
     """The file a chapter creates (``book.stages_ready``) once the stages later chapters read are cached."""
-    return staging.parent / "ready" / Path(doc).name
+    return ready_folder(staging) / Path(doc).name
 
 
 def execute_chapter(doc: str, options: BuildOptions, staging: Path) -> float:
@@ -584,7 +589,7 @@ def build(options: BuildOptions) -> dict:
     prerequisites, closing = schedule(chapters)
     jobs = min(_jobs(options), len(prerequisites)) or 1
     log.info("run %s: %d chapter(s), %d at a time", options.run_key, len(chapters), jobs)
-    shutil.rmtree(ready_marker(staging, "any").parent, ignore_errors=True)  # markers of an earlier build
+    shutil.rmtree(ready_folder(staging), ignore_errors=True)  # markers of an earlier build
     start = time.perf_counter()
     try:
         run_in_order(

@@ -10,6 +10,7 @@ any leak would show.
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import clone
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from lesionmap.predict import (
@@ -18,12 +19,14 @@ from lesionmap.predict import (
     MODELS,
     POST_BASELINE_COLUMNS,
     PROFILE_PREFIXES,
+    EarlyStoppedXGBClassifier,
     baseline_features,
     build_pipeline,
     check_baseline_features,
     combine_folds,
     evaluate_fold,
     evaluate_models,
+    fitted_trees,
     plan_nested_cv,
 )
 from lesionmap.tables import LESION_COLUMNS, MEASUREMENT_COLUMNS, PATIENT_COLUMNS, volume_from_diameter
@@ -341,13 +344,14 @@ def test_metrics_agree_with_scikit_learn(result):
 def test_boosting_beats_the_majority_class_and_finds_the_planted_organs(result):
     auc = result.metrics_summary.set_index(["model", "metric", "average"])["mean"]
     assert auc[("majority", "auc", "macro")] == pytest.approx(0.5)
-    for model in ("gradient_boosting", "hist_gradient_boosting", "logistic"):
+    for model in ("xgboost", "gradient_boosting", "hist_gradient_boosting", "logistic"):
         assert auc[(model, "auc", "macro")] > 0.78
         assert auc[(model, "f1", "macro")] > auc[("majority", "f1", "macro")] + 0.1
-    importance = result.importance[result.importance["model"] == "gradient_boosting"]
-    top = importance.nlargest(3, "mean")["feature"].tolist()
-    assert {"organ_liver", "organ_lung"} <= set(top)
-    assert importance.set_index("feature").loc["race", "mean"] < 0.02
+    for model in ("xgboost", "gradient_boosting"):
+        importance = result.importance[result.importance["model"] == model]
+        top = importance.nlargest(3, "mean")["feature"].tolist()
+        assert {"organ_liver", "organ_lung"} <= set(top)
+        assert importance.set_index("feature").loc["race", "mean"] < 0.02
     assert result.importance.loc[result.importance["model"] == "majority", "mean"].eq(0).all()
 
 
@@ -407,7 +411,7 @@ def test_unmatched_patients_are_counted_and_bad_requests_refused(features, cohor
     assert run.settings["seed"] is None and run.predictions["patient_id"].is_unique
     assert run.summary()["n_patients"] == len(features) - 40
     with pytest.raises(ValueError, match="unknown model"):
-        evaluate_models(features, labels, models=("xgboost",))
+        evaluate_models(features, labels, models=("lightgbm",))
     with pytest.raises(ValueError, match="not evaluated"):
         evaluate_models(features, labels, models=("majority",), grid={"logistic": {"C": [1.0]}})
     rare = labels.copy()
@@ -425,7 +429,7 @@ def test_default_grid_nested_cv_at_scale_recovers_the_oracle():
     result = evaluate_models(features, labels, seed=0, n_jobs=2)
     oracle = roc_auc_score(labels, truth.loc[labels.index, sorted(CLUSTER_ORDER)].to_numpy(), multi_class="ovr")
     models = result.summary()["models"]
-    for model in ("gradient_boosting", "hist_gradient_boosting", "logistic"):
+    for model in ("xgboost", "gradient_boosting", "hist_gradient_boosting", "logistic"):
         assert models[model]["pooled"]["auc_macro"] == pytest.approx(oracle, abs=0.03)
         assert models[model]["f1_macro"] > models["majority"]["f1_macro"] + 0.15
     chosen = result.hyperparameters[result.hyperparameters["model"] == "gradient_boosting"]
@@ -446,5 +450,29 @@ def test_folds_run_apart_and_in_any_order_give_the_nested_cv_result(features, co
     for name in ("predictions", "metrics", "metrics_summary", "roc", "importance", "hyperparameters", "trees"):
         pd.testing.assert_frame_equal(getattr(combined, name), getattr(result, name), check_exact=True)
     assert combined.settings == result.settings
-    with pytest.raises(ValueError, match="12 .model, fold. steps; got 11"):
+    steps = len(MODELS) * 3
+    with pytest.raises(ValueError, match=f"{steps} .model, fold. steps; got {steps - 1}"):
         combine_folds(plan, [pieces[step] for step in plan.steps[:-1]])
+
+
+def test_xgboost_keeps_the_labels_stops_early_and_is_reproducible(features, cohort):
+    """The XGBoost wrapper behaves as a scikit-learn classifier: any label values, probabilities in ``classes_``
+    order summing to one, early stopping below the cap, the same fit for the same seed, refusal of one class."""
+    labels = cohort[3].loc[features.index]
+    design = build_pipeline("xgboost", features).named_steps["preprocess"].fit_transform(features)
+    model = EarlyStoppedXGBClassifier(max_trees=300, random_state=5).fit(design, labels.to_numpy())
+    assert list(model.classes_) == sorted(CLUSTER_ORDER)
+    proba = model.predict_proba(design)
+    assert proba.shape == (len(labels), len(CLUSTER_ORDER))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
+    assert set(model.predict(design)) <= set(CLUSTER_ORDER)
+    assert 1 <= model.n_trees_ < 300 and fitted_trees(model) == model.n_trees_
+    assert roc_auc_score(labels, proba, multi_class="ovr") > 0.8
+    again = clone(model).fit(design, labels.to_numpy())
+    np.testing.assert_array_equal(again.predict_proba(design), proba)
+    other_seed = EarlyStoppedXGBClassifier(max_trees=300, random_state=6).fit(design, labels.to_numpy())
+    assert not np.array_equal(other_seed.predict_proba(design), proba)
+    binary = np.where(labels.to_numpy() == "Mono-Organ", "mono", "other")
+    assert list(EarlyStoppedXGBClassifier(random_state=0).fit(design, binary).classes_) == ["mono", "other"]
+    with pytest.raises(ValueError, match="two classes"):
+        EarlyStoppedXGBClassifier().fit(design, np.full(len(design), "Mono-Organ"))

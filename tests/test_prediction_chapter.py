@@ -122,8 +122,11 @@ def test_search_grids_take_the_chapter_parameters_and_refuse_bad_ones():
         "majority": DEFAULT_GRIDS["majority"],
     }
     assert search_grids(["gradient_boosting"]) == {"gradient_boosting": DEFAULT_GRIDS["gradient_boosting"]}
-    with pytest.raises(ValueError, match="xgboost"):
-        search_grids(["xgboost"])
+    assert search_grids(["xgboost"], max_depths=[4]) == {
+        "xgboost": {"learning_rate": [0.1], "max_depth": [4], "colsample_bytree": [0.5]}
+    }
+    with pytest.raises(ValueError, match="lightgbm"):
+        search_grids(["lightgbm"])
     with pytest.raises(ValueError, match="empty"):
         search_grids(["logistic"], logistic_c=[])
 
@@ -167,7 +170,7 @@ def result():
     )
 
 
-@pytest.mark.parametrize("model", ["hist_gradient_boosting", "gradient_boosting", "majority"])
+@pytest.mark.parametrize("model", ["xgboost", "hist_gradient_boosting", "gradient_boosting", "majority"])
 def test_fast_permutation_importance_is_scikit_learns(model):
     features, labels = _hand_made(150, seed=2)
     pipeline = build_pipeline(model, features, random_state=0).fit(features.iloc[:100], labels.iloc[:100])

@@ -5,10 +5,10 @@ Fig. 11, Supplementary Table 4).
 metastases, baseline target volume) from an explicit allow-list, so no follow-up information can reach a model;
 ``progression_labels`` gives the outcome (the progression group; patients who never progressed are left out by
 default); ``evaluate_models`` runs nested cross-validation (stratified 5-fold outer rotation of an 80/20 split, grid
-search on macro F1 inside) for gradient boosting, histogram gradient boosting (both early-stopped), a multinomial
-logistic regression and the majority class, and returns tidy tables (ROC points, metrics, confusion, permutation
-importance, calibration, chosen hyper-parameters) and a summary dict; ``lesionmap.predict.report`` turns them into
-the chapter's tables.
+search on macro F1 inside) for XGBoost (the authors' script), scikit-learn's gradient boosting and histogram
+gradient boosting (all early-stopped), a multinomial logistic regression and the majority class, and returns tidy
+tables (ROC points, metrics, confusion, permutation importance, calibration, chosen hyper-parameters) and a summary
+dict; ``lesionmap.predict.report`` turns them into the chapter's tables.
 """
 
 from lesionmap.predict.evaluate import (
@@ -48,6 +48,7 @@ from lesionmap.predict.models import (
     MODELS,
     N_ITER_NO_CHANGE,
     VALIDATION_FRACTION,
+    EarlyStoppedXGBClassifier,
     build_pipeline,
     fitted_trees,
     make_classifier,
@@ -71,6 +72,7 @@ __all__ = [
     "CONTINUOUS_COVARIATES",
     "COUNT_PREFIX",
     "DEFAULT_GRIDS",
+    "EarlyStoppedXGBClassifier",
     "HEADLINE_METRICS",
     "MAX_TREES",
     "MODEL_LABELS",

@@ -429,7 +429,7 @@ DEFAULT_OPTIONS = {
     "n_clusters": 5,
     "encoding": "onehot_padded",
     "ties": DEFAULT_TIES,
-    "prediction_models": ("gradient_boosting", "logistic", "majority"),
+    "prediction_models": ("xgboost", "logistic", "majority"),
     "outer_folds": 5,
     "inner_folds": 5,
     "importance_repeats": 1,

@@ -37,3 +37,25 @@ def test_reading_cached_stages_does_not_import_pandera():
     from lesionmap import io
 
     assert set(io.SCHEMAS) == {"patients", "lesions", "measurements", "lesion_status", "exclusions"}
+
+
+def test_the_by_treatment_model_reuses_the_plain_models_selection(tmp_path, monkeypatch):
+    """Chapter 3 asks for the by-treatment fits after Chapter 2 cached the plain model: the covariate selection and
+    the final fit are not repeated, and the result is what one uncached ``organ_model_of(..., by=...)`` gives."""
+    import numpy as np
+
+    ctx = book.Context.from_parameters("mcrc", 150, 3, tmp_path)
+    pipeline.growth_fit(ctx, refresh=True, n_iter=(60, 30))
+    plain = pipeline.organ_model(ctx, "progression")
+    direct = pipeline.organ_model_of(pipeline.event_table(ctx, "progression"), "progression", by="treatment_group")
+
+    def no_selection(*args, **kwargs):
+        raise AssertionError("the covariate selection ran again")
+
+    monkeypatch.setattr(pipeline, "organ_model_of", no_selection)
+    by = pipeline.organ_model(ctx, "progression", refresh=True, by="treatment_group")
+    assert by["covariates"] == plain["covariates"] == direct["covariates"]
+    np.testing.assert_allclose(by["fit"].params_, plain["fit"].params_)
+    assert set(by["fits_by"]) == set(direct["fits_by"]) and len(by["fits_by"]) == 2
+    for level, fit in by["fits_by"].items():
+        np.testing.assert_allclose(fit.params_, direct["fits_by"][level].params_, rtol=1e-8)

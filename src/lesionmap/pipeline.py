@@ -241,12 +241,24 @@ def organ_model(
     ctx: Context, endpoint: str, refresh: bool = False, strata: str | None = None, by: str | None = None
 ) -> dict:
     """The frailty Cox model of one endpoint by organ (reference abdomen) with the covariates the paper's rule keeps
-    (``organ_model_of``, on ``event_table``), cached as a pickle in the artifacts folder."""
-    name = f"{endpoint}" + (f"-strata-{strata}" if strata else "") + (f"-by-{by}" if by else "")
+    (``organ_model_of``, on ``event_table``), cached as a pickle in the artifacts folder.
+
+    With ``by``, the model without ``by`` (its covariate selection and final fit, cached on their own) gains the
+    fits within each level of ``by`` (``with_fits_by``): a chapter asking for the by-treatment fits after another
+    chapter fitted the plain model in the same build does not repeat the selection. ``refresh`` recomputes the
+    fits within levels; the plain model is recomputed whenever its events are (``clear_downstream``).
+    """
+    name = f"{endpoint}" + (f"-strata-{strata}" if strata else "")
+    if by is None:
+        return _pickled(
+            ctx.artifacts / "cox" / f"{name}.pkl",
+            refresh,
+            lambda: organ_model_of(event_table(ctx, endpoint), endpoint, strata=strata),
+        )
     return _pickled(
-        ctx.artifacts / "cox" / f"{name}.pkl",
+        ctx.artifacts / "cox" / f"{name}-by-{by}.pkl",
         refresh,
-        lambda: organ_model_of(event_table(ctx, endpoint), endpoint, strata=strata, by=by),
+        lambda: with_fits_by(organ_model(ctx, endpoint, strata=strata), event_table(ctx, endpoint), by),
     )
 
 
@@ -256,10 +268,11 @@ def organ_model_of(table: pd.DataFrame, endpoint: str, strata: str | None = None
     Candidate covariates are tested one at a time against ``organ`` by likelihood ratio and kept at p < 0.05
     (``lesionmap.survival.select_covariates``); the final model is organ + the kept covariates. With ``by``
     (e.g. ``"treatment_group"``, Fig. 3e/f) the final model is also fitted separately within each level of that
-    column (the column itself is then left out of those fits' terms). Returns a dict with ``selection`` (the test
-    table), ``covariates`` (kept), ``fit`` (the final ``FrailtyCox``) and, with ``by``, ``fits_by`` ({level: fit}).
+    column (``with_fits_by``). Returns a dict with ``endpoint``, ``selection`` (the test table), ``covariates``
+    (kept), ``fit`` (the final ``FrailtyCox``), ``references``, ``strata`` and, with ``by``, ``fits_by``
+    ({level: fit}).
     """
-    from lesionmap.survival import fit_by, select_covariates
+    from lesionmap.survival import select_covariates
     from lesionmap.survival.phenotypes import fit_organ_model
 
     candidates = [c for c in CANDIDATE_COVARIATES if table[c].dropna().nunique() > 1]
@@ -282,20 +295,29 @@ def organ_model_of(table: pd.DataFrame, endpoint: str, strata: str | None = None
         "covariates": terms[1:],
         "fit": fit_organ_model(complete, terms[1:], references, strata=strata),
         "references": references,
+        "strata": strata,
     }
-    if by is not None:
-        within = [term for term in terms if term != by]
-        model["fits_by"] = fit_by(
-            complete,
-            by,
-            "day",
-            "event",
-            "patient_id",
-            covariates=within,
-            references={k: v for k, v in references.items() if k in within},
-            strata=strata,
-        )
-    return model
+    return model if by is None else with_fits_by(model, table, by)
+
+
+def with_fits_by(model: dict, table: pd.DataFrame, by: str) -> dict:
+    """``model`` (from ``organ_model_of`` on ``table``) with ``fits_by``: its final model fitted separately within
+    each level of ``by`` (Fig. 3e/f), on the same complete rows; ``by`` itself is left out of those fits' terms."""
+    from lesionmap.survival import fit_by
+
+    terms = ["organ", *model["covariates"]]
+    within = [term for term in terms if term != by]
+    fits = fit_by(
+        table.dropna(subset=terms),
+        by,
+        "day",
+        "event",
+        "patient_id",
+        covariates=within,
+        references={k: v for k, v in model["references"].items() if k in within},
+        strata=model.get("strata"),
+    )
+    return {**model, "fits_by": fits}
 
 
 def sequence_clustering(

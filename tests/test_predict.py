@@ -476,3 +476,11 @@ def test_xgboost_keeps_the_labels_stops_early_and_is_reproducible(features, coho
     assert list(EarlyStoppedXGBClassifier(random_state=0).fit(design, binary).classes_) == ["mono", "other"]
     with pytest.raises(ValueError, match="two classes"):
         EarlyStoppedXGBClassifier().fit(design, np.full(len(design), "Mono-Organ"))
+
+
+def test_xgboost_missing_says_what_to_install_or_choose(features, cohort, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "xgboost", None)  # import xgboost now raises ImportError
+    with pytest.raises(ImportError, match="pip install xgboost-cpu.*gradient_boosting"):
+        EarlyStoppedXGBClassifier().fit(np.zeros((20, 2)), np.repeat(["a", "b"], 10))

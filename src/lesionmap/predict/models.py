@@ -108,7 +108,14 @@ class EarlyStoppedXGBClassifier(ClassifierMixin, BaseEstimator):
         self.n_jobs = n_jobs
 
     def fit(self, X, y):
-        from xgboost import XGBClassifier  # imported when used: the other models do not pay for it
+        try:
+            from xgboost import XGBClassifier  # imported when used: the other models do not pay for it
+        except ImportError as error:
+            raise ImportError(
+                "the 'xgboost' model needs the xgboost package (pip install xgboost-cpu, or xgboost on macOS and "
+                "ARM; the lock requirements.txt has it), or choose another model: prediction_models "
+                '["gradient_boosting", "logistic", "majority"]'
+            ) from error
 
         X = np.asarray(X, dtype=float)
         self.classes_, codes = np.unique(np.asarray(y), return_inverse=True)

@@ -12,8 +12,9 @@ Each run (cohort, size, seed, chapter parameters) has its own folder, ``_build/r
 The main chapters read the stages earlier chapters cached (``CHAPTER_PREREQUISITES``): each starts once the
 chapters it reads are done, or once they have said that those stages are cached (``book.stages_ready``), so
 independent ones run side by side (Chapter 3 beside 4, 5 beside 6, Chapters 3 and 4 beside the rest of
-Chapter 2, which caches what they read in its first cell, Chapter 5 beside the rest of Chapter 3); the standalone appendices read their own data and run beside them; the findings ledger starts once
-the chain is done; the build record runs last. Each kernel gets its share of the cores as BLAS/OpenMP threads.
+Chapter 2, which caches what they read in its first cell, Chapter 5 beside the rest of Chapter 3); the standalone
+appendices read their own data and run beside them; the findings ledger starts once the chain is done; the build
+record runs last. Each kernel gets its share of the cores as BLAS/OpenMP threads.
 """
 
 from __future__ import annotations

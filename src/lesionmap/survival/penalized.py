@@ -358,11 +358,20 @@ class VarianceProfile:
         if fit is None:
             self.solved[log_variance] = _Solved(np.zeros(0), np.zeros(0), -np.inf, None)
             return
-        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-            tangent = self.problem.tangent(fit) if usable else None
+        tangent = self._tangent(fit) if usable else None
         self.solved[log_variance] = _Solved(fit.w, fit.b, value if usable else -np.inf, tangent)
         if usable and (self.best is None or value > self.best[1].loglik_integrated):
             self.best = (log_variance, fit)
+
+    def _tangent(self, fit: PenalizedFit):
+        """The path's tangent at a usable fit, or None where the information is not positive definite along it
+        (the tangent only warm-starts neighbouring variances; without it they start from another solved
+        variance or from the fit without random effects)."""
+        try:
+            with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+                return self.problem.tangent(fit)
+        except InnerFitError:
+            return None
 
     def integrated(self, log_variance: float) -> float:
         """L_int at exp(log_variance); -inf where the inner fit fails."""

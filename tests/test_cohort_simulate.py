@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from lifelines import KaplanMeierFitter
 from scipy.special import logit
+from scipy.stats import pearsonr
 
 from lesionmap import tables as contract
 from lesionmap.cohort import SpecError, calibration_table, load_spec, recist, simulate
@@ -303,7 +304,7 @@ def test_truth_organ_phenotypes_follow_the_paper(full):
     assert np.log(targets["Kg"]).std() > np.log(targets["Kd"]).std()
     # Baseline volume is not associated with the dynamics across organs (paper Fig. 2d: no significant r, 18 organs).
     volume = np.log(targets.groupby("organ")["V0"].median())
-    assert all(abs(np.corrcoef(volume, medians[p])[0, 1]) < 0.4 for p in ("Kd", "F", "Kg"))
+    assert all(pearsonr(volume, medians[p]).pvalue > 0.05 for p in ("Kd", "F", "Kg"))
 
 
 def test_targeted_agents_deepen_response_and_slow_regrowth(full):
@@ -434,6 +435,36 @@ def test_the_mcrc_baseline_has_liver_only_lung_only_and_multi_organ_patients(ful
     assert 0.2 < len(single) / len(involved) < 0.45
     assert single.value_counts(normalize=True).index[:2].tolist() == ["liver", "lung"]
     assert (involved.map(len) >= 4).mean() > 0.1
+
+
+def _kept_initial_organs(truth) -> pd.Series:
+    """For patients with liver and/or lung disease only at baseline: no new lesion in another organ before death."""
+    organs = truth.organ_progression.merge(truth.patients[["patient_id", "death_time"]], on="patient_id")
+    involved = organs[organs["involved_at_baseline"]].groupby("patient_id")["organ"].agg(frozenset)
+    liver_lung = involved[involved.map(lambda s: s <= {"liver", "lung"})].index
+    uninvolved = organs[~organs["involved_at_baseline"] & organs["patient_id"].isin(liver_lung)]
+    gained = uninvolved.loc[uninvolved["new_lesion_day"] < uninvolved["death_time"], "patient_id"].unique()
+    return pd.Series(~liver_lung.isin(gained), index=liver_lung)
+
+
+def test_most_liver_and_lung_patients_keep_their_initial_organs(full):
+    """Calibration of new_lesions.involved_log_hazard_ratio: 62.9-74.2% of mCRC patients with liver, lung or
+    both keep their initial metastatic status (Acta Oncol 2020); the simulated truth lands in about that range."""
+    kept = _kept_initial_organs(full.truth)
+    assert len(kept) > 800
+    assert 0.58 < kept.mean() < 0.76
+
+
+def test_new_lesions_favour_involved_organs_only_when_the_term_is_on():
+    def kept_share(log_ratio, level):
+        spec = load_spec("mcrc")
+        spec.values["new_lesions"]["involved_log_hazard_ratio"] = log_ratio
+        rates = spec.values["organs"]["new_lesion_rate"]
+        spec.values["organs"]["new_lesion_rate"] = {organ: rate * level for organ, rate in rates.items()}
+        return _kept_initial_organs(simulate(spec, n_patients=800, seed=5).truth).mean()
+
+    # Off, at an overall level that gives about as many new lesions: far fewer patients keep their organs.
+    assert kept_share(4.5, 1.0) > kept_share(0.0, 26.0) + 0.25
 
 
 def test_liver_hub_raises_the_new_lesion_hazard_after_liver_progression():

@@ -3,9 +3,11 @@
 
 A first new lesion appears in organ o at the first event of a hazard
 
-    h_o(t) = r_o exp(patient terms) e^{c t} x e^{b [o is not the liver and t > L]},
+    h_o(t) = r_o exp(patient terms) e^{a [o involved at baseline]} e^{c t} x e^{b [o is not the liver and t > L]},
 
-where r_o is the organ's rate at the first dose, c (``new_lesions.acceleration``) lets the hazard grow as
+where r_o is the organ's rate at the first dose in a patient without disease there, a
+(``new_lesions.involved_log_hazard_ratio``) makes new lesions far likelier in organs already involved
+(metastases seed their own organ; most patients keep their initial metastatic organs, Acta Oncol 2020), c (``new_lesions.acceleration``) lets the hazard grow as
 resistant cells do, the patient terms are TAR (for patients it slows), line and a patient effect correlated
 with the patient's growth effect, and b (``liver_hub.new_lesion_log_hazard_ratio``) is the liver hub: from
 the day L the liver progresses (its first baseline-lesion progression or first new liver lesion) the
@@ -36,7 +38,8 @@ class Spread:
 
 
 def new_lesion_rates(values: dict, organs: list[str], patients, lesions, rng: np.random.Generator) -> np.ndarray:
-    """Each patient's first-dose new-lesion rate per organ (patients x organs, per day)."""
+    """Each patient's first-dose new-lesion rate per organ (patients x organs, per day); organs involved at
+    baseline take e^a times the rate of the others (a: ``new_lesions.involved_log_hazard_ratio``)."""
     newp, tre, cov = values["new_lesions"], values["treatment_effects"], values["covariate_effects"]
     rho = newp["growth_correlation"]
     u_new = rho * lesions.u_Kg + np.sqrt(1.0 - rho**2) * rng.standard_normal(patients.n)
@@ -45,7 +48,9 @@ def new_lesion_rates(values: dict, organs: list[str], patients, lesions, rng: np
         + cov["line2_log_new_lesion_rate"] * (patients.line == 2)
         + newp["patient_sd"] * u_new
     )
-    return organ_values(values, "new_lesion_rate", organs)[None, :] * np.exp(log_scale)[:, None]
+    organ_rates = organ_values(values, "new_lesion_rate", organs)[None, :]
+    involved = newp["involved_log_hazard_ratio"] * patients.involved
+    return organ_rates * np.exp(log_scale[:, None] + involved)
 
 
 def first_event_day(rate, acceleration: float, hub_day, hub_ratio, draw) -> np.ndarray:

@@ -11,8 +11,9 @@ from lesionmap.ledger import Finding, origin_for, rule
 AUC_BAR = 0.85
 
 HOW = (
-    "baseline involvement (involvement) and each organ's growth (organs) set which organs can progress first; "
-    "follow-up (follow_up) and lesion-level variability are invisible at baseline"
+    "baseline involvement (involvement), new lesions favouring involved organs (new_lesions) and each organ's "
+    "growth (organs) set which organs can progress, and which first; follow-up (follow_up) and lesion-level "
+    "variability are invisible at baseline"
 )
 
 

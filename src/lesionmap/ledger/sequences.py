@@ -14,8 +14,8 @@ FIVE_GROUPS = ("Mono-Organ", "Hetero-Organ", "Liver-First", "Lung-First", "Other
 
 #: The spec mechanisms behind the clusters (five separate modules of ``lesionmap.cohort``).
 CLUSTER_MECHANISMS = (
-    "baseline involvement (involvement), organ growth (organs), the liver hub (liver_hub) and "
-    "follow-up (follow_up); no spec entry names a group"
+    "baseline involvement (involvement), organ growth (organs), new lesions favouring involved organs "
+    "(new_lesions), the liver hub (liver_hub) and follow-up (follow_up); no spec entry names a group"
 )
 
 

@@ -2,7 +2,8 @@
 
 1. ``patients``: trials, arms, demographics, enrolment and baseline organ involvement (count, then organs).
 2. ``lesion_growth``: baseline lesions and the paper's growth model (``lesionmap.growth.model``).
-3. ``spread``: new lesions, with the liver as a hub for spread (its own term).
+3. ``spread``: new lesions, likeliest in organs already involved, with the liver as a hub for spread (each its
+   own term).
 4. ``death``: the death hazard, with an organ-specific weight for each progressing organ (liver most).
 5. ``followup``: scans, RECIST and the two evaluators, as trials record them.
 6. ``records``: the SDTM records, the analysis tables and the truth (including every patient's complete

@@ -3,18 +3,19 @@
 
 A first new lesion appears in organ o at the first event of a hazard
 
-    h_o(t) = r_o exp(patient terms) e^{a [o involved at baseline]} e^{c t} x e^{b [o is not the liver and t > L]},
+    h_o(t) = r_o exp(patient terms) e^{s [o involved at baseline]} e^{c t} x e^{b [o is not the liver and t > L]},
 
-where r_o is the organ's rate at the first dose in a patient without disease there, a
+where r_o is the organ's rate at the first dose in a patient without disease there; s
 (``new_lesions.involved_log_hazard_ratio``) makes new lesions far likelier in organs already involved
-(metastases seed their own organ; most patients keep their initial metastatic organs, Acta Oncol 2020), c (``new_lesions.acceleration``) lets the hazard grow as
-resistant cells do, the patient terms are TAR (for patients it slows), line and a patient effect correlated
-with the patient's growth effect, and b (``liver_hub.new_lesion_log_hazard_ratio``) is the liver hub: from
-the day L the liver progresses (its first baseline-lesion progression or first new liver lesion) the
-hazard of new lesions in every other organ is e^b times higher (paper, Discussion: the liver may serve as
-a trafficking hub for spread; Newton et al. found liver metastases act as spreaders). The same L speeds
-the growth of lesions outside the liver (``lesionmap.cohort.lesion_growth``). With b = 0 and a = 0 the
-hub is off.
+(metastases seed their own organ; most patients keep their initial metastatic organs, Acta Oncol 2020);
+c (``new_lesions.acceleration``) lets the hazard grow as resistant cells do; the patient terms are TAR (for
+patients it slows), line and a patient effect correlated with the patient's growth effect; and b
+(``liver_hub.new_lesion_log_hazard_ratio``) is the liver hub: from the day L the liver progresses (its first
+baseline-lesion progression or first new liver lesion) the hazard of new lesions in every other organ is
+e^b times higher (paper, Discussion: the liver may serve as a trafficking hub for spread; Newton et al.
+found liver metastases act as spreaders). The same L speeds the growth of lesions outside the liver by
+e^a (``liver_hub.growth_log_acceleration``, ``lesionmap.cohort.lesion_growth``). With b = 0 and a = 0 the
+hub is off; with s = 0 new lesions ignore where the disease is.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class Spread:
 
 def new_lesion_rates(values: dict, organs: list[str], patients, lesions, rng: np.random.Generator) -> np.ndarray:
     """Each patient's first-dose new-lesion rate per organ (patients x organs, per day); organs involved at
-    baseline take e^a times the rate of the others (a: ``new_lesions.involved_log_hazard_ratio``)."""
+    baseline take e^s times the rate of the others (s: ``new_lesions.involved_log_hazard_ratio``)."""
     newp, tre, cov = values["new_lesions"], values["treatment_effects"], values["covariate_effects"]
     rho = newp["growth_correlation"]
     u_new = rho * lesions.u_Kg + np.sqrt(1.0 - rho**2) * rng.standard_normal(patients.n)

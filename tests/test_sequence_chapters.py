@@ -31,6 +31,7 @@ from lesionmap.sequence import (
     organ_hr_differences,
     os_by_group,
     os_by_treatment,
+    paper_class_ranking,
     progression_sequences,
     proportions_by_treatment,
     sequence_counts,
@@ -50,6 +51,18 @@ def test_base_name_and_duplicates():
     names = ["Other-First", "Liver-First", "Other-First 2", "Other-First 3", "Lung-First", "Other-First"]
     assert duplicated_names(names) == {OTHER_FIRST: ["Other-First", "Other-First 2", "Other-First 3"]}
     assert duplicated_names([MONO_ORGAN, HETERO_ORGAN]) == {}
+
+
+def test_paper_class_ranking_counts_numbered_groups_and_compares_with_every_first_group():
+    duplicates = pd.Series({"Hetero-Organ 2": 0.89, HETERO_ORGAN: 0.88, MONO_ORGAN: 0.87, LIVER_FIRST: 0.72})
+    holds, text = paper_class_ranking(duplicates)
+    assert holds is True and "weakest, Mono-Organ, 0.87" in text and "Liver-First, 0.72" in text
+    first_wins = pd.Series({MONO_ORGAN: 0.95, HETERO_ORGAN: 0.80, "Other-First 2": 0.85, LIVER_FIRST: 0.70})
+    holds, text = paper_class_ranking(first_wins)
+    assert holds is False and text.startswith("the best First group, Other-First 2 (0.85)")
+    assert "Hetero-Organ (0.80)" in text
+    assert paper_class_ranking(pd.Series({MONO_ORGAN: 0.9, LIVER_FIRST: 0.7}))[0] is None
+    assert paper_class_ranking(pd.Series({MONO_ORGAN: 0.9, "Mono-Organ 2": 0.8, HETERO_ORGAN: 0.7}))[0] is None
 
 
 def test_naming_check_flags_every_cluster_that_shares_a_group():

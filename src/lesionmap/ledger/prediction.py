@@ -37,7 +37,7 @@ def prediction_findings(results: dict) -> list[Finding]:
         ),
         Finding(
             "best_classes",
-            "Mono-Organ and Hetero-Organ are predicted best (one-vs-rest AUC)",
+            "Mono-Organ and Hetero-Organ groups are predicted better than the First groups (one-vs-rest AUC)",
             "Mono-Organ, Hetero-Organ",
             ", ".join(f"{name} {value:.2f}" for name, value in ranking.items()) or "n/a",
             origin_for(results, "emergent"),

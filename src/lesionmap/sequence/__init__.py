@@ -43,6 +43,7 @@ from lesionmap.sequence.groups import (
     naming_check,
     naming_sensitivity,
     os_by_group,
+    paper_class_ranking,
     size_comparison,
 )
 from lesionmap.sequence.naming import (
@@ -154,6 +155,7 @@ __all__ = [
     "organ_hr_differences",
     "organ_lrt",
     "os_by_group",
+    "paper_class_ranking",
     "os_by_treatment",
     "progression_intervals",
     "progression_sequences",

@@ -10,7 +10,9 @@ paper's, the progression intervals compared across groups, and the groups each e
 - ``interval_tests``: Kruskal-Wallis across groups for each progression interval, and Dunn's pairs;
 - ``encoding_comparison``: the groups that each encoding gives at one k (how the chapter asks "why these groups");
 - ``naming_sensitivity``: the names the rule gives the same clusters when the many-organ threshold moves
-  (3 against 4 organs).
+  (3 against 4 organs);
+- ``paper_class_ranking``: whether a per-group score (Chapter 6's one-vs-rest AUC) ranks the Mono- and
+  Hetero-Organ groups above the First groups, as the paper found (Supplementary Fig. 11).
 """
 
 from __future__ import annotations
@@ -54,6 +56,33 @@ def base_name(name: str) -> str:
     """The paper group a cluster name claims: 'Other-First 2' -> 'Other-First' (other names unchanged)."""
     match = _NUMBERED.match(str(name))
     return match.group("base") if match and match.group("base") in GROUP_ORDER else str(name)
+
+
+def paper_class_ranking(scores: pd.Series) -> tuple[bool | None, str]:
+    """The paper's ranking of the groups by a score (higher is better): "Mono- and Hetero-Organ are predicted
+    better than the First groups". Holds when every group claiming Mono-Organ or Hetero-Organ (numbered
+    duplicates included, by ``base_name``) scores above every First group. Returns (holds, a sentence);
+    holds is None when a Mono-Organ, a Hetero-Organ or any First group is missing.
+    """
+    claims = pd.Series({name: base_name(name) for name in scores.index}, dtype=object)
+    paper_best = claims.isin([MONO_ORGAN, HETERO_ORGAN])
+    firsts = claims.isin([LIVER_FIRST, LUNG_FIRST, OTHER_FIRST])
+    missing = sorted({MONO_ORGAN, HETERO_ORGAN} - set(claims))
+    if missing or not firsts.any():
+        absent = " and no ".join(missing) if missing else "First"
+        return None, f"this clustering has no {absent} group, so the paper's ranking cannot be checked"
+    weakest = scores[paper_best.to_numpy()].astype(float).idxmin()
+    strongest_first = scores[firsts.to_numpy()].astype(float).idxmax()
+    if scores[weakest] > scores[strongest_first]:
+        return True, (
+            "every Mono-Organ and Hetero-Organ group is told apart better than every First group "
+            f"(the weakest, {weakest}, {scores[weakest]:.2f}; the best First group, {strongest_first}, "
+            f"{scores[strongest_first]:.2f}), as the paper found"
+        )
+    return False, (
+        f"the best First group, {strongest_first} ({scores[strongest_first]:.2f}), is told apart at least as well "
+        f"as {weakest} ({scores[weakest]:.2f}), so the paper's ranking does not hold here"
+    )
 
 
 def duplicated_names(names: Iterable[str]) -> dict[str, list[str]]:

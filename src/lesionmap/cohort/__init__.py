@@ -12,8 +12,8 @@
 One module per mechanism, each reading its own section of the spec: ``patients`` (trials, demographics,
 baseline organ involvement), ``lesion_growth`` (the paper's growth model, ``lesionmap.growth.model``),
 ``spread`` (new lesions, favouring involved organs, and the liver hub), ``death`` (organ-specific death
-risk), ``followup`` (scans and RECIST as trials record them); ``records`` builds the SDTM records, the analysis tables and the truth
-(its files and columns are listed in ``lesionmap.cohort.records``).
+risk), ``followup`` (scans and RECIST as trials record them); ``records`` builds the SDTM records, the
+analysis tables and the truth (its files and columns are listed in ``lesionmap.cohort.records``).
 """
 
 from lesionmap.cohort.sdtm_writer import sdtm_domains, write_sdtm

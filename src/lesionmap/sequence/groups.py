@@ -64,15 +64,14 @@ def paper_class_ranking(scores: pd.Series) -> tuple[bool | None, str]:
     duplicates included, by ``base_name``) scores above every First group. Returns (holds, a sentence);
     holds is None when a Mono-Organ, a Hetero-Organ or any First group is missing.
     """
-    claims = pd.Series({name: base_name(name) for name in scores.index}, dtype=object)
-    paper_best = claims.isin([MONO_ORGAN, HETERO_ORGAN])
+    claims = scores.index.map(base_name)
     firsts = claims.isin([LIVER_FIRST, LUNG_FIRST, OTHER_FIRST])
     missing = sorted({MONO_ORGAN, HETERO_ORGAN} - set(claims))
     if missing or not firsts.any():
         absent = " and no ".join(missing) if missing else "First"
         return None, f"this clustering has no {absent} group, so the paper's ranking cannot be checked"
-    weakest = scores[paper_best.to_numpy()].astype(float).idxmin()
-    strongest_first = scores[firsts.to_numpy()].astype(float).idxmax()
+    weakest = scores[claims.isin([MONO_ORGAN, HETERO_ORGAN])].astype(float).idxmin()
+    strongest_first = scores[firsts].astype(float).idxmax()
     if scores[weakest] > scores[strongest_first]:
         return True, (
             "every Mono-Organ and Hetero-Organ group is told apart better than every First group "

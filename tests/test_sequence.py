@@ -127,11 +127,40 @@ def test_sequences_take_each_organs_earliest_progression_and_share_ranks_on_ties
 
 def test_ordered_ties_follow_the_stated_organ_order(hand_made):
     events, patients = hand_made
-    alphabetical = progression_sequences(events, patients, ties="ordered").patients.set_index("patient_id")
-    assert alphabetical.loc["B", "sequence"] == "liver > lung > bone"
     preferred = progression_sequences(events, patients, ties="ordered", tie_order=["lung"])
     assert preferred.patients.set_index("patient_id").loc["B", "sequence"] == "lung > liver > bone"
     assert preferred.counts["tied"] == 1  # same-day organs, whatever the rule ranks them
+    listed = progression_sequences(events, patients, ties="ordered", tie_order=["liver", "lung"])
+    assert listed.patients.set_index("patient_id").loc["B", "sequence"] == "liver > lung > bone"
+
+
+def _tied_liver_and_lung(n_patients):
+    """Patients whose liver and lung progress on one scan, then bone."""
+    rows = []
+    for i in range(n_patients):
+        patient = f"P{i:04d}"
+        rows += [
+            (patient, "liver", "target", "progression", 56, True),
+            (patient, "lung", "non-target", "progression", 56, True),
+            (patient, "bone", "new", "progression", 112, True),
+        ]
+    return _events(rows)
+
+
+def test_unlisted_tied_organs_are_ordered_at_random_by_the_seed_whatever_the_row_order():
+    events = _tied_liver_and_lung(400)
+    first = progression_sequences(events, random_state=1).patients.set_index("patient_id")["first_organs"]
+    assert set(first) == {"liver", "lung"}
+    assert 0.4 < (first == "lung").mean() < 0.6  # neither organ is favoured (alphabetical order gave liver 100%)
+    again = progression_sequences(events, random_state=1).patients.set_index("patient_id")["first_organs"]
+    assert again.equals(first)
+    shuffled = events.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    reordered = progression_sequences(shuffled, random_state=1).patients.set_index("patient_id")["first_organs"]
+    assert reordered.loc[first.index].equals(first)
+    other_seed = progression_sequences(events, random_state=2).patients.set_index("patient_id")["first_organs"]
+    assert (other_seed != first).mean() > 0.3
+    ranks = progression_sequences(events, random_state=1).organs
+    assert ranks.loc[ranks["organ"] == "bone", "rank"].eq(3).all()  # ties reorder within a day only
 
 
 def test_cohort_from_events_alone_and_clear_errors(hand_made):

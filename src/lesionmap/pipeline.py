@@ -327,12 +327,14 @@ def sequence_clustering(
 
     Returns ``(sequences, clustering)``: a ``ProgressionSequences`` and a fitted ``SequenceClustering``
     (``clustering.labels_``: every patient -> group name, "No progression" included). k-means starts from the
-    run's seed (``ctx.seed``, whose artifacts folder holds the cache). Cached as a pickle, keyed by the options.
+    run's seed (``ctx.seed``, whose artifacts folder holds the cache), which also orders same-day organs. Cached as a pickle, keyed by the options.
     """
     from lesionmap.sequence import SequenceClustering, progression_sequences
 
     def compute():
-        sequences = progression_sequences(lesion_events(ctx), analysis_data(ctx).patients, ties=ties)
+        sequences = progression_sequences(
+            lesion_events(ctx), analysis_data(ctx).patients, ties=ties, random_state=ctx.seed
+        )
         clustering = SequenceClustering(n_clusters=n_clusters, encoding=encoding, random_state=ctx.seed).fit(sequences)
         return sequences, clustering
 

@@ -3,12 +3,16 @@
 An organ progresses on the earliest progression event of any of its lesions (target, non-target or new).
 Organs are then ranked within the patient by that day. Two tie rules:
 
-- ``ties="ordered"`` (default, ``DEFAULT_TIES``): every organ gets its own rank; same-day organs are ordered by
-  ``tie_order`` (a list of organ names, earlier first; organs not in it follow), alphabetically by default (an
-  order that favours no organ class). The authors' columns are "organ at progression rank r", one rank per
-  progressive organ; and since the paper dates every non-target lesion by the patient's overall RECIST
-  progression (``lesionmap.events``), a patient whose non-target organs progress together on that scan has as
-  many ranks as progressive organs, so the number of progressive organs shows in the encoding;
+- ``ties="ordered"`` (default, ``DEFAULT_TIES``): every organ gets its own rank. Same-day organs are ordered by
+  ``tie_order`` (a list of organ names, earlier first) and, among organs not in it, at random: each patient's
+  tied organs in an order drawn from ``random_state`` (the run's seed in the book), the same for any order of the
+  input rows. A random order is the only one that favours no organ: alphabetical order, used before, put
+  "GI tract" and "GR" (capitals sort first), abdomen, bone and distal LN ahead of the liver, and the liver ahead
+  of the lung on every tied scan, so a patient whose liver and lung progressed on one scan was always
+  Liver-First. The authors' columns are "organ at progression rank r", one rank per progressive organ; and
+  since the paper dates every non-target lesion by the patient's overall RECIST progression
+  (``lesionmap.events``), a patient whose non-target organs progress together on that scan has as many ranks as
+  progressive organs, so the number of progressive organs shows in the encoding;
 - ``ties="shared"``: organs progressing on the same day share a rank, and the next day gets the next rank
   (dense ranking: liver and lung on day 56, bone on day 112 give liver 1, lung 1, bone 2): no order the scans
   cannot see, at the price of hiding how many organs progressed on one scan.
@@ -120,15 +124,16 @@ def _cohort_ids(lesion_events: pd.DataFrame, patients: pd.DataFrame | None) -> p
     return cohort
 
 
-def _rank(organs: pd.DataFrame, ties: str, tie_order: Sequence[str] | None) -> np.ndarray:
+def _rank(organs: pd.DataFrame, ties: str, tie_order: Sequence[str] | None, random_state) -> np.ndarray:
     if ties == "shared":
         return organs.groupby("patient_id", sort=False)["day"].rank(method="dense").to_numpy(int)
-    names = sorted(pd.unique(organs["organ"]), key=str)
-    preferred = list(tie_order or [])
-    priority = {organ: i for i, organ in enumerate(preferred)}
-    priority |= {organ: len(preferred) + i for i, organ in enumerate(o for o in names if o not in priority)}
-    order = organs.assign(_priority=organs["organ"].map(priority)).sort_values(
-        ["patient_id", "day", "_priority"], kind="stable"
+    preferred = {organ: i for i, organ in enumerate(tie_order or [])}
+    listed = organs["organ"].map(preferred).fillna(len(preferred)).to_numpy(float)
+    canonical = np.lexsort((organs["organ"].astype(str).to_numpy(), organs["patient_id"].astype(str).to_numpy()))
+    draw = np.empty(len(organs))
+    draw[canonical] = np.random.default_rng(random_state).random(len(organs))
+    order = organs.assign(_listed=listed, _draw=draw).sort_values(
+        ["patient_id", "day", "_listed", "_draw"], kind="stable"
     )
     ranks = order.groupby("patient_id", sort=False).cumcount().to_numpy() + 1
     return pd.Series(ranks, index=order.index).reindex(organs.index).to_numpy(int)
@@ -153,8 +158,12 @@ def progression_sequences(
     patients: pd.DataFrame | None = None,
     ties: str = DEFAULT_TIES,
     tie_order: Sequence[str] | None = None,
+    random_state: int | np.random.Generator | None = 0,
 ) -> ProgressionSequences:
     """Organ progression sequences of every patient (see the module text for the tie rules).
+
+    ``random_state`` orders the same-day organs that ``tie_order`` does not list (``ties="ordered"``); the
+    default 0 keeps calls reproducible, and the book passes the run's seed.
 
     The cohort is ``patients`` when given (patients with no event rows are non-progressors; event rows of a
     patient not in ``patients`` are an error), else every patient of ``lesion_events``. Only rows with
@@ -173,7 +182,7 @@ def progression_sequences(
     organs = (
         progression.groupby(["patient_id", "organ"], sort=False)["day"].agg(day="min", lesions="size").reset_index()
     )
-    organs["rank"] = _rank(organs, ties, tie_order) if len(organs) else np.zeros(0, int)
+    organs["rank"] = _rank(organs, ties, tie_order, random_state) if len(organs) else np.zeros(0, int)
     organs = organs.sort_values(["patient_id", "rank", "organ"], kind="stable").reset_index(drop=True)
     organs = organs[["patient_id", "organ", "day", "rank", "lesions"]]
 

@@ -32,11 +32,16 @@ TRUE_SEQUENCE_COLUMNS = ("patient_id", "organ", "day")
 
 
 def sequences_from_organ_days(
-    organ_days: pd.DataFrame, patient_ids, ties: str = DEFAULT_TIES, source: str = "truth table"
+    organ_days: pd.DataFrame,
+    patient_ids,
+    ties: str = DEFAULT_TIES,
+    source: str = "truth table",
+    random_state: int | np.random.Generator | None = 0,
 ) -> ProgressionSequences:
     """Progression sequences of ``patient_ids`` from one row per patient and progressing organ (module text).
 
-    Rows with a non-finite day are organs that never progress and are left out; an organ listed twice for a
+    ``random_state`` orders same-day organs as in ``progression_sequences``. Rows with a non-finite day are organs
+    that never progress and are left out; an organ listed twice for a
     patient counts at its earliest day; a patient not in ``patient_ids`` is an error that names it.
     """
     missing = [c for c in TRUE_SEQUENCE_COLUMNS if c not in organ_days.columns]
@@ -51,7 +56,7 @@ def sequences_from_organ_days(
     unknown = pd.Index(events["patient_id"].unique()).difference(patients["patient_id"])
     if len(unknown):
         raise ValueError(f"{source}: {len(unknown)} patient(s) are not in the cohort (first: {list(unknown[:3])})")
-    return progression_sequences(events, patients, ties=ties)
+    return progression_sequences(events, patients, ties=ties, random_state=random_state)
 
 
 def truth_agreement(

@@ -213,8 +213,10 @@ def sequence_rows(
     true_events = true_progression_events(ctx)
     if true_events is None:
         return []
-    true_sequences = progression_sequences(true_events, patients, ties=ties)
-    true_clustering = SequenceClustering(n_clusters=n_clusters, encoding=encoding, random_state=0).fit(true_sequences)
+    true_sequences = progression_sequences(true_events, patients, ties=ties, random_state=ctx.seed)
+    true_clustering = SequenceClustering(n_clusters=n_clusters, encoding=encoding, random_state=ctx.seed).fit(
+        true_sequences
+    )
     common = clustering.labels_.index.intersection(true_clustering.labels_.index)
     ari = adjusted_rand_score(
         clustering.labels_.loc[common].astype(str), true_clustering.labels_.loc[common].astype(str)

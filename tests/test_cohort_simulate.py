@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 
 import numpy as np
@@ -325,6 +327,38 @@ def test_targeted_agents_deepen_response_and_slow_regrowth(full):
     assert -0.4 < d_kg < -0.12  # paper 0.26
     assert abs(d_kd) < 0.12  # paper 0.06
     assert abs(d_f) > abs(d_kg) > abs(d_kd)
+
+
+def test_targeted_agents_act_only_in_the_organs_they_reach(mcrc_spec):
+    """organs.tar_acts: switching it off for the lung removes TAR's shifts from lung lesions and nothing else (same
+    seed, so every random draw is shared and the differences are exactly the treatment terms)."""
+    values = copy.deepcopy(mcrc_spec.values)
+    values["organs"]["tar_acts"]["lung"] = False
+    reached = simulate(mcrc_spec, n_patients=2000, seed=5)
+    spared = simulate(dataclasses.replace(mcrc_spec, values=values), n_patients=2000, seed=5)
+    columns = ["patient_id", "organ", "kind", "F", "Kd", "Kg"]
+    a = reached.truth.lesions.loc[reached.truth.lesions["kind"] != "new", columns].reset_index(drop=True)
+    b = spared.truth.lesions.loc[spared.truth.lesions["kind"] != "new", columns].reset_index(drop=True)
+    assert a[["patient_id", "organ", "kind"]].equals(b[["patient_id", "organ", "kind"]])
+    arm = a["patient_id"].map(reached.patients.set_index("patient_id")["treatment_group"])
+    lung, tar = a["organ"] == "lung", arm == "TAR+Chemo"
+    effects = mcrc_spec.values["treatment_effects"]
+    shift_f = logit(b["F"]) - logit(a["F"])
+    np.testing.assert_allclose(shift_f[lung & tar], -effects["tar_logit_F"], atol=1e-9)
+    np.testing.assert_allclose(np.log(b["Kd"] / a["Kd"])[lung & tar], -effects["tar_log_Kd"], atol=1e-9)
+    kg_shift = np.log(b["Kg"] / a["Kg"])[lung & tar]
+    assert set(np.round(kg_shift, 9)) == {0.0, round(-effects["tar_log_Kg"], 9)}  # only patients TAR slows
+    assert np.allclose(shift_f[~(lung & tar)], 0.0) and np.allclose(b["Kg"][~lung], a["Kg"][~lung])
+
+    def first_new_lung_lesion(cohort):
+        """Latent day of each TAR patient's first new lung lesion (inf: none before the horizon)."""
+        table = cohort.truth.organ_progression
+        lung_rows = table[table["organ"] == "lung"].set_index("patient_id")["new_lesion_day"]
+        arms = cohort.patients.set_index("patient_id")["treatment_group"]
+        return lung_rows[arms.reindex(lung_rows.index) == "TAR+Chemo"]
+
+    earlier, later = first_new_lung_lesion(spared), first_new_lung_lesion(reached)
+    assert (earlier <= later + 1e-9).all() and (earlier < later - 1e-9).mean() > 0.2  # TAR no longer delays them
 
 
 def test_survival_depends_on_what_progresses(full):

@@ -258,7 +258,7 @@ def test_simulated_treatment_effects_read_the_spec():
             "tar_max_organs": 3,
             "tar_log_new_lesion_rate": -0.2,
         },
-        "organs": {"tar_slows_growth": {"liver": True, "skin": False, "kidney": False}},
+        "organs": {"tar_acts": {"liver": True, "skin": False, "kidney": False}},
     }
     table = simulated_treatment_effects(values).set_index("effect")
     assert table.loc["slower regrowth (log Kg)", "value"] == -0.3

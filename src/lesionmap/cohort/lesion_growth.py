@@ -4,9 +4,10 @@
 Every involved organ holds 1 + Poisson(``extra_lesions``) lesions with a log-normal baseline volume V0 (above
 the smallest volume a scan records). Each lesion follows the paper's model
 V(t) = V0 [F e^{Kg t} + (1 - F) e^{-Kd t}] (``lesionmap.growth.model``, the one home of the model and its
-event-time solvers) with Kd, F, Kg log/logit-normal around organ typical values, shifted by treatment (TAR
-lowers Kg only for patients with at most ``tar_max_organs`` involved organs, paper Results) and covariates,
-with a patient-level effect on logit F and log Kg.
+event-time solvers) with Kd, F, Kg log/logit-normal around organ typical values, shifted by treatment and
+covariates, with a patient-level effect on logit F and log Kg. TAR acts only on lesions in the organs it reaches
+(``organs.tar_acts``): there it deepens the response (F, Kd), and it lowers Kg only for patients with at most
+``tar_max_organs`` involved organs (paper Results).
 
 The liver hub acts on growth through the lesion's clock: once the patient's liver has progressed (day L, see
 ``lesionmap.cohort.spread``), the disease clock of every lesion outside the liver runs ``e^a`` times faster
@@ -37,6 +38,7 @@ class Lesions:
     u_F: np.ndarray
     u_Kg: np.ndarray
     tar_slows: np.ndarray
+    tar_reaches: np.ndarray
 
     @property
     def m(self) -> int:
@@ -67,11 +69,11 @@ def draw_lesions(values: dict, organs: list[str], patients, rng: np.random.Gener
     v0 = np.exp(mu + disease["v0_log_sd"] * ndtri(lower + (1 - lower) * rng.random(m)))
 
     u_F, u_Kg = rng.standard_normal(n), rng.standard_normal(n)
-    tar = patients.tar[patient]
+    reaches = organ_values(values, "tar_acts", organs).astype(bool)
+    tar = patients.tar[patient] & reaches[organ]
     # Paper, Results: targeted agents delay progression in patients with few metastatic organs only.
     tar_slows = patients.tar & (involved.sum(axis=1) <= tre["tar_max_organs"])
     line2 = patients.line[patient] == 2
-    slows = organ_values(values, "tar_slows_growth", organs).astype(bool)[organ]
     log_kd = (
         np.log(organ_values(values, "Kd", organs))[organ]
         + tre["tar_log_Kd"] * tar
@@ -87,13 +89,13 @@ def draw_lesions(values: dict, organs: list[str], patients, rng: np.random.Gener
     )
     log_kg = (
         np.log(organ_values(values, "Kg", organs))[organ]
-        + tre["tar_log_Kg"] * (tar_slows[patient] & slows)
+        + tre["tar_log_Kg"] * (tar_slows[patient] & tar)
         + cov["line2_log_Kg"] * line2
         + cov["surgery_log_Kg"] * patients.prior_surgery[patient]
         + var["patient_sd_Kg"] * u_Kg[patient]
         + var["omega_Kg"] * rng.standard_normal(m)
     )
-    return Lesions(patient, organ, v0, np.exp(log_kd), expit(logit_f), np.exp(log_kg), u_F, u_Kg, tar_slows)
+    return Lesions(patient, organ, v0, np.exp(log_kd), expit(logit_f), np.exp(log_kg), u_F, u_Kg, tar_slows, reaches)
 
 
 def natural_event_times(values: dict, lesions: Lesions) -> dict[str, np.ndarray]:

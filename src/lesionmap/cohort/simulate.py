@@ -104,12 +104,12 @@ def population_truth(spec: CohortSpec, seed: int) -> dict:
     organs, tre = v["organs"], v["treatment_effects"]
     per_organ = {}
     for o in spec.organs:
-        slows = bool(organs["tar_slows_growth"][o])
+        reaches = float(bool(organs["tar_acts"][o]))
         chemo = {"Kd": organs["Kd"][o], "F": organs["F"][o], "Kg": organs["Kg"][o]}
         tar = {
-            "Kd": float(organs["Kd"][o] * np.exp(tre["tar_log_Kd"])),
-            "F": float(expit(logit(organs["F"][o]) + tre["tar_logit_F"])),
-            "Kg": float(organs["Kg"][o] * np.exp(tre["tar_log_Kg"] * slows)),
+            "Kd": float(organs["Kd"][o] * np.exp(tre["tar_log_Kd"] * reaches)),
+            "F": float(expit(logit(organs["F"][o]) + tre["tar_logit_F"] * reaches)),
+            "Kg": float(organs["Kg"][o] * np.exp(tre["tar_log_Kg"] * reaches)),
         }
         per_organ[o] = {
             "typical": {contract.TREATMENT_GROUPS[1]: chemo, contract.TREATMENT_GROUPS[0]: tar},
@@ -136,8 +136,8 @@ def population_truth(spec: CohortSpec, seed: int) -> dict:
         "time_unit": "day",
         "organs": per_organ,
         "typical_values_note": "Kd, F, Kg typical values for a first-line, white patient without prior surgery; "
-        "the TAR+Chemo Kg applies to patients with at most tar_max_organs involved organs "
-        "(others keep the Chemo alone Kg); outside the liver the lesion clock runs "
+        "the TAR+Chemo values apply in the organs TAR reaches (organs.tar_acts; the others keep the Chemo "
+        "alone values) and its Kg to patients with at most tar_max_organs involved organs; outside the liver the lesion clock runs "
         "e^growth_log_acceleration times faster after liver progression",
         **{block: v[block] for block in blocks if block in v},
         "survival_model": "piecewise-constant death hazard: base_hazard x exp(line2_log_hazard [line 2] + "

@@ -28,7 +28,7 @@ ORGAN_PARAMETERS = (
     "Kg",
     "extra_lesions",
     "v0_median_mm3",
-    "tar_slows_growth",
+    "tar_acts",
     "new_lesion_rate",
     "death_log_hazard",
 )

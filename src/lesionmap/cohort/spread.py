@@ -9,7 +9,7 @@ where r_o is the organ's rate at the first dose in a patient without disease the
 (``new_lesions.involved_log_hazard_ratio``) makes new lesions far likelier in organs already involved
 (metastases seed their own organ; most patients keep their initial metastatic organs, Acta Oncol 2020);
 c (``new_lesions.acceleration``) lets the hazard grow as resistant cells do; the patient terms are TAR (for
-patients it slows), line and a patient effect correlated with the patient's growth effect; and b
+patients it slows, in the organs it reaches: ``organs.tar_acts``), line and a patient effect correlated with the patient's growth effect; and b
 (``liver_hub.new_lesion_log_hazard_ratio``) is the liver hub: from the day L the liver progresses (its first
 baseline-lesion progression or first new liver lesion) the hazard of new lesions in every other organ is
 e^b times higher (paper, Discussion: the liver may serve as a trafficking hub for spread; Newton et al.
@@ -44,14 +44,11 @@ def new_lesion_rates(values: dict, organs: list[str], patients, lesions, rng: np
     newp, tre, cov = values["new_lesions"], values["treatment_effects"], values["covariate_effects"]
     rho = newp["growth_correlation"]
     u_new = rho * lesions.u_Kg + np.sqrt(1.0 - rho**2) * rng.standard_normal(patients.n)
-    log_scale = (
-        tre["tar_log_new_lesion_rate"] * lesions.tar_slows
-        + cov["line2_log_new_lesion_rate"] * (patients.line == 2)
-        + newp["patient_sd"] * u_new
-    )
+    log_scale = cov["line2_log_new_lesion_rate"] * (patients.line == 2) + newp["patient_sd"] * u_new
+    tar = tre["tar_log_new_lesion_rate"] * (lesions.tar_slows[:, None] & lesions.tar_reaches[None, :])
     organ_rates = organ_values(values, "new_lesion_rate", organs)[None, :]
     involved = newp["involved_log_hazard_ratio"] * patients.involved
-    return organ_rates * np.exp(log_scale[:, None] + involved)
+    return organ_rates * np.exp(log_scale[:, None] + tar + involved)
 
 
 def first_event_day(rate, acceleration: float, hub_day, hub_ratio, draw) -> np.ndarray:

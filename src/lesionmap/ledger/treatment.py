@@ -2,7 +2,7 @@
 ``treatment.json``.
 
 In a simulated cohort the spec sets TAR's lesion-level effects directly (``treatment_effects``, and
-``organs.tar_slows_growth`` for the organs it spares): findings about lesion hazards are inputs. Survival,
+``organs.tar_acts`` for the organs it does not reach): findings about lesion hazards are inputs. Survival,
 group proportions and the timing of progressions by treatment are emergent: the spec has no treatment term in
 the death hazard and never names a progression group.
 """
@@ -28,7 +28,7 @@ def treatment_findings(results: dict) -> list[Finding]:
     proportions_p = (results.get("proportions_chi_square") or {}).get("p")
     first_progression = results.get("first_progression")
     spec_spared = results.get("spec_spared_organs")
-    sparing_how = "organs.tar_slows_growth: TAR slows regrowth except in " + (
+    sparing_how = "organs.tar_acts: TAR reaches the lesions of every organ except " + (
         ", ".join(spec_spared) if spec_spared else "no organ"
     )
     pooled_value = "n/a"

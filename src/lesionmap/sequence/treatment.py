@@ -162,32 +162,33 @@ def intervals_by_treatment(
 def simulated_treatment_effects(spec_values: dict) -> pd.DataFrame:
     """The treatment effects of a cohort spec (``CohortSpec.values``) in words: effect, value, where, expected."""
     effects = spec_values["treatment_effects"]
-    organs = spec_values["organs"]["tar_slows_growth"]
-    spared = sorted(o for o, slows in organs.items() if not slows)
+    organs = spec_values["organs"]["tar_acts"]
+    spared = sorted(o for o, reaches in organs.items() if not reaches)
     limit = int(effects["tar_max_organs"])
+    outside = f"; not in {', '.join(spared)}" if spared else ""
     rows = [
         {
             "effect": "deeper response (logit F)",
             "value": effects["tar_logit_F"],
-            "where": "every lesion",
-            "expected": "response hazards higher under TAR in every organ alike (organ HRs within groups unchanged)",
+            "where": f"every lesion{outside}",
+            "expected": "response hazards higher under TAR in the organs it reaches",
         },
         {
             "effect": "slower regrowth (log Kg)",
             "value": effects["tar_log_Kg"],
-            "where": f"patients with at most {limit} involved organs; not in {', '.join(spared)}",
+            "where": f"patients with at most {limit} involved organs{outside}",
             "expected": "later progressions under TAR except in the spared organs and in patients with broad disease",
         },
         {
             "effect": "fewer new lesions (log rate)",
             "value": effects["tar_log_new_lesion_rate"],
-            "where": f"patients with at most {limit} involved organs",
+            "where": f"patients with at most {limit} involved organs{outside}",
             "expected": "later and fewer new-lesion progressions under TAR",
         },
         {
             "effect": "regression rate (log Kd)",
             "value": effects["tar_log_Kd"],
-            "where": "every lesion",
+            "where": f"every lesion{outside}",
             "expected": "none visible (negligible)",
         },
         {

@@ -248,6 +248,21 @@ def test_treatment_and_prediction_ledgers_say_input_emergent_or_real_data(tmp_pa
     assert items["tar_slows_progression"].origin == "input" and items["tar_slows_progression"].holds is True
     assert items["group_mix_by_treatment"].holds is False and items["group_mix_by_treatment"].origin == "emergent"
     assert "skin" in items["tar_spares_four_organs"].how
+    treatment["interaction"] = {
+        "holds": False,
+        "grouped": [{"set": "four", "hr": 0.67}, {"set": "other organs", "hr": 0.56}],
+        "contrast": {"ratio": 1.21, "p": 0.13},
+        "n_others_lower": 10,
+        "n_others": 12,
+        "by_kind": [
+            {"lesions": "target", "ratio": 1.74, "p": 0.0055},
+            {"lesions": "non-target", "ratio": 1.07, "p": 0.72},
+        ],
+    }
+    _write(tmp_path, "treatment", treatment)
+    sparing = {f.key: f for f in ledger.findings(tmp_path, "treatment")}["tar_spares_four_organs"]
+    assert sparing.holds is False  # the verdict is the paper's analysis, every lesion kind
+    assert "ratio 1.21, p = 0.13" in sparing.value and "target lesions alone: ratio 1.74, p = 0.0055" in sparing.value
     prediction = {
         "headline_model": "gradient_boosting",
         "models": {"gradient_boosting": {"auc_macro": 0.86, "auc_micro": 0.9}},

@@ -39,6 +39,9 @@ def treatment_findings(results: dict) -> list[Finding]:
             f"ratio {contrast['ratio']:.2f}, p = {contrast['p']:.2g}; lowered in "
             f"{interaction.get('n_others_lower')} of {interaction.get('n_others')} other organs"
         )
+        target = next((row for row in interaction.get("by_kind") or [] if row.get("lesions") == "target"), None)
+        if target is not None:
+            pooled_value += f"; target lesions alone: ratio {target['ratio']:.2f}, p = {target['p']:.2g}"
     return [
         Finding(
             "tar_slows_progression",

@@ -196,7 +196,7 @@ def cluster_checks(ctx, data, sequences, clustering, quick: bool = False) -> tup
 
     if not quick:
         metrics = sequence.evaluate_k(
-            clustering.encoded_, data.patients, k_values=range(1, 15), random_state=0, silhouette_k=()
+            clustering.encoded_, data.patients, k_values=range(1, 15), random_state=ctx.seed, silhouette_k=()
         )
         c = metrics.set_index("k")["concordance"]
         best = float(c.max())

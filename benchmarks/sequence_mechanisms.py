@@ -67,7 +67,7 @@ def summarise_seed(spec, seed: int, n_patients: int | None) -> str:
     targets = data.lesions.loc[data.lesions["kind"] == "target", "lesion_id"]
     truth = cohort.truth.lesions.set_index("lesion_id").loc[targets, ["V0", "Kd", "F", "Kg"]]
     events = lesion_events(truth, data.lesions, data.lesion_status, data.patients)
-    sequences = sequence.progression_sequences(events, data.patients)
+    sequences = sequence.progression_sequences(events, data.patients, random_state=seed)
     labels = (
         sequence.SequenceClustering(n_clusters=5, encoding="onehot_padded", random_state=seed).fit(sequences).labels_
     )

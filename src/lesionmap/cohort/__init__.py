@@ -18,7 +18,7 @@ analysis tables and the truth (its files and columns are listed in ``lesionmap.c
 
 from lesionmap.cohort.sdtm_writer import sdtm_domains, write_sdtm
 from lesionmap.cohort.simulate import DEFAULT_SEED, CohortTruth, SimulatedCohort, simulate
-from lesionmap.cohort.spec import CohortSpec, SpecError, calibration_table, load_spec
+from lesionmap.cohort.spec import CohortSpec, SpecError, calibration_table, load_spec, tar_spared_organs
 
 __all__ = [
     "DEFAULT_SEED",
@@ -30,5 +30,6 @@ __all__ = [
     "load_spec",
     "sdtm_domains",
     "simulate",
+    "tar_spared_organs",
     "write_sdtm",
 ]

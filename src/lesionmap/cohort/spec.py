@@ -34,6 +34,11 @@ ORGAN_PARAMETERS = (
 )
 
 
+def tar_spared_organs(values: dict) -> list[str]:
+    """The organs TAR does not reach in a spec's values (``organs.tar_acts`` false), sorted."""
+    return sorted(organ for organ, reaches in values["organs"]["tar_acts"].items() if not reaches)
+
+
 class SpecError(ValueError):
     """A cohort spec that cannot be simulated; the message names the file and the entry."""
 

@@ -162,8 +162,9 @@ def intervals_by_treatment(
 def simulated_treatment_effects(spec_values: dict) -> pd.DataFrame:
     """The treatment effects of a cohort spec (``CohortSpec.values``) in words: effect, value, where, expected."""
     effects = spec_values["treatment_effects"]
-    organs = spec_values["organs"]["tar_acts"]
-    spared = sorted(o for o, reaches in organs.items() if not reaches)
+    from lesionmap.cohort import tar_spared_organs
+
+    spared = tar_spared_organs(spec_values)
     limit = int(effects["tar_max_organs"])
     outside = f"; not in {', '.join(spared)}" if spared else ""
     rows = [

@@ -196,7 +196,12 @@ def cluster_checks(ctx, data, sequences, clustering, quick: bool = False) -> tup
 
     if not quick:
         metrics = sequence.evaluate_k(
-            clustering.encoded_, data.patients, k_values=range(1, 15), random_state=ctx.seed, silhouette_k=()
+            clustering.encoded_,
+            data.patients,
+            k_values=range(1, 15),
+            random_state=ctx.seed,
+            silhouette_k=(),
+            partitions={5: clustering.clusters_.to_numpy()},
         )
         c = metrics.set_index("k")["concordance"]
         best = float(c.max())

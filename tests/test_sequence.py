@@ -392,6 +392,25 @@ def test_evaluate_k_criteria_match_direct_computations(planted):
     assert table.loc[1, "inertia"] > table.loc[4, "inertia"] > table.loc[5, "inertia"]
 
 
+def test_evaluate_k_uses_a_given_partition_at_its_k(planted):
+    sequences, patients, truth = planted
+    encoded = encode_sequences(sequences)
+    given = truth.loc[encoded.index].to_numpy()
+    table = evaluate_k(
+        encoded, patients, k_values=[4, 5, 6], silhouette_k=[5], random_state=0, n_init=5, partitions={5: given}
+    ).set_index("k")
+    assert table["fit"].to_dict() == {4: "screen", 5: "given", 6: "screen"}
+    X = encoded.to_numpy()
+    codes = pd.Index(pd.unique(given)).get_indexer(given)
+    centred = X - pd.DataFrame(X).groupby(codes).transform("mean").to_numpy()
+    assert table.loc[5, "inertia"] == pytest.approx((centred**2).sum())
+    assert table.loc[5, "silhouette"] == pytest.approx(silhouette_score(X, codes))
+    planted_groups = patients.set_index("patient_id").loc[encoded.index].assign(group=given)
+    assert table.loc[5, "concordance"] == pytest.approx(group_concordance(planted_groups))
+    with pytest.raises(ValueError, match="partitions\\[5\\] has 3 labels"):
+        evaluate_k(encoded, patients, k_values=[5], partitions={5: given[:3]})
+
+
 def test_kmeans_on_distinct_rows_has_the_objective_of_kmeans_on_all_rows():
     rng = np.random.default_rng(8)
     centres = rng.normal(scale=3.0, size=(4, 6))

@@ -23,12 +23,14 @@ classic value, and the authors'), 8 k-means seeds gave 5 different sets of clust
 restarts all 8 gave one set. The cohorts of seeds 1 and 2 (events from the true target-lesion parameters) gave
 3 and 4 sets with 10 restarts, one with 50 or more. So a reported partition takes ``DEFAULT_N_INIT`` = 300
 restarts, and ``fit_kmeans`` fits the distinct encoded rows weighted by their counts (the same objective, a
-third of the cost). The criteria and resampling fits, dozens of them, take ``SCREEN_N_INIT``.
+third of the cost). The criteria and resampling fits, dozens of them, take ``SCREEN_N_INIT``; at the k a chapter
+uses, ``evaluate_k`` takes the reported partition (``partitions``), so the criteria there describe the clusters
+reported, not a cheaper fit that may be another partition.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,7 +58,8 @@ from lesionmap.stats import group_concordance
 DEFAULT_N_INIT = 300
 
 #: k-means restarts of each of the many fits that screen k and resample patients (``evaluate_k``,
-#: ``clustering_stability``): a cheaper search, so their k = 5 fit may be a near-optimum the reported one is not.
+#: ``clustering_stability``): a cheaper search, so their k = 5 fit may be a near-optimum the reported one is not
+#: (``evaluate_k`` takes the reported partition at its k instead).
 SCREEN_N_INIT = 50
 
 #: Patients drawn (with the seed) to compute silhouettes; the exact score costs O(n^2) distances per k.
@@ -121,30 +124,43 @@ def evaluate_k(
     silhouette_sample: int | None = DEFAULT_SILHOUETTE_SAMPLE,
     duration: str = "os_days",
     event: str = "os_event",
+    partitions: Mapping[int, Iterable[int]] | None = None,
 ) -> pd.DataFrame:
-    """The criteria for choosing k, one row per k: k, inertia, silhouette, aic, bic, concordance.
+    """The criteria for choosing k, one row per k: k, inertia, silhouette, aic, bic, concordance, fit.
 
     ``survival`` (patient_id or index, ``duration``, ``event``) adds Harrell's C of the clusters for overall
     survival (``lesionmap.stats.group_concordance``; in-sample, so it tends to grow with k). Silhouettes are
     computed for k in ``silhouette_k`` on ``silhouette_sample`` patients drawn with ``random_state`` (all when
-    None or when fewer); NaN elsewhere.
+    None or when fewer); NaN elsewhere. ``partitions`` maps a k to cluster labels (one per encoded row) to use
+    there instead of a screening fit of ``n_init`` restarts: the reported clusters, so that the row of the k a
+    chapter uses describes the clusters it reports. ``fit`` says which ("given" or "screen").
     """
     X = encoded.to_numpy(float)
     n, d = X.shape
     silhouette_k = set(silhouette_k)
+    partitions = {int(k): np.asarray(labels) for k, labels in (partitions or {}).items()}
+    for k, labels in partitions.items():
+        if len(labels) != n:
+            raise ValueError(f"partitions[{k}] has {len(labels)} labels for {n} encoded rows")
     outcome = _survival_for(encoded, survival, duration, event) if survival is not None else None
     sample = None if silhouette_sample is None or silhouette_sample >= n else int(silhouette_sample)
     rows = []
     for k in k_values:
-        fit, labels = fit_kmeans(X, k, random_state, n_init)
-        aic, bic = information_criteria(fit.inertia_, np.bincount(labels, minlength=k), d)
+        if k in partitions:
+            labels = pd.Index(pd.unique(partitions[k])).get_indexer(partitions[k])
+            inertia, fit_kind = _inertia(X, labels), "given"
+        else:
+            fit, labels = fit_kmeans(X, k, random_state, n_init)
+            inertia, fit_kind = float(fit.inertia_), "screen"
+        aic, bic = information_criteria(inertia, np.bincount(labels, minlength=k), d)
         row = {
             "k": k,
-            "inertia": float(fit.inertia_),
+            "inertia": inertia,
             "silhouette": np.nan,
             "aic": aic,
             "bic": bic,
             "concordance": np.nan,
+            "fit": fit_kind,
         }
         if k in silhouette_k and 1 < len(np.unique(labels)) < n:
             row["silhouette"] = float(silhouette_score(X, labels, sample_size=sample, random_state=random_state))

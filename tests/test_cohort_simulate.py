@@ -462,6 +462,21 @@ def test_baseline_involvement_follows_the_count_and_the_weights():
         baseline_involvement({**block, "organ_count_share": {1: 0.5}}, organs, 10, np.random.default_rng(0))
 
 
+def test_the_mcrc_involvement_shares_are_those_its_spec_states():
+    """The spec's involvement source quotes the shares its weights give; they must stay true."""
+    from lesionmap.cohort.patients import baseline_involvement
+
+    spec = load_spec("mcrc")
+    values = spec.values["involvement"]
+    organs = list(values["weight"])
+    involved = pd.DataFrame(baseline_involvement(values, organs, 200000, np.random.default_rng(1)), columns=organs)
+    assert involved["liver"].mean() == pytest.approx(0.76, abs=0.01)
+    assert involved["lung"].mean() == pytest.approx(0.45, abs=0.01)
+    assert (involved["lung"] & ~involved["liver"]).mean() == pytest.approx(0.10, abs=0.01)
+    source = spec.raw["involvement"]["weight"]["source"]
+    assert "76% of the patients have liver and 45% lung disease" in source
+
+
 def test_the_mcrc_baseline_has_liver_only_lung_only_and_multi_organ_patients(full):
     organs = full.truth.organ_progression
     involved = organs[organs["involved_at_baseline"]].groupby("patient_id")["organ"].agg(frozenset)

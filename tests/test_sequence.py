@@ -409,6 +409,8 @@ def test_evaluate_k_uses_a_given_partition_at_its_k(planted):
     assert table.loc[5, "concordance"] == pytest.approx(group_concordance(planted_groups))
     with pytest.raises(ValueError, match="partitions\\[5\\] has 3 labels"):
         evaluate_k(encoded, patients, k_values=[5], partitions={5: given[:3]})
+    with pytest.raises(ValueError, match="5 clusters, more than k = 4"):
+        evaluate_k(encoded, patients, k_values=[4], partitions={4: given})
 
 
 def test_kmeans_on_distinct_rows_has_the_objective_of_kmeans_on_all_rows():

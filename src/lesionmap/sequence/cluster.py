@@ -142,6 +142,8 @@ def evaluate_k(
     for k, labels in partitions.items():
         if len(labels) != n:
             raise ValueError(f"partitions[{k}] has {len(labels)} labels for {n} encoded rows")
+        if len(pd.unique(labels)) > k:
+            raise ValueError(f"partitions[{k}] has {len(pd.unique(labels))} clusters, more than k = {k}")
     outcome = _survival_for(encoded, survival, duration, event) if survival is not None else None
     sample = None if silhouette_sample is None or silhouette_sample >= n else int(silhouette_sample)
     rows = []

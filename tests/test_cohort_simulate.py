@@ -196,8 +196,8 @@ def test_target_lesions_follow_recist(full, mcrc_spec):
         targets[["lesion_id", "nodal"]], on="lesion_id"
     )
     assert len(baseline) == len(targets)
-    assert (baseline.loc[~baseline["nodal"], "diameter_mm"] >= 10).all()
-    assert (baseline.loc[baseline["nodal"], "diameter_mm"] >= 15).all()
+    assert (baseline.loc[~baseline["nodal"], "diameter_mm"] >= rules["measurable_mm"]).all()
+    assert (baseline.loc[baseline["nodal"], "diameter_mm"] >= rules["nodal_measurable_mm"]).all()
     assert baseline["nodal"].any()
     assert (
         lesions.loc[lesions["kind"] != "new", "detected_day"].to_numpy()

@@ -441,6 +441,25 @@ def test_mhnscc_validation_cohort():
     assert min(f, key=f.get) in {"regional LN", "distal LN"}
 
 
+def test_the_mhnscc_spec_gives_liver_and_brain_the_earliest_progression():
+    """The input the mHNSCC spec states (paper: liver and brain "showed high progression potential"): a typical
+    lesion progresses soonest in those two organs. Kg alone does not say it: a shallow response (high F) regrows
+    sooner, which put bone (F 0.39, Kg 0.0070) ahead of the liver (F 0.15) in an earlier spec."""
+    values = load_spec("mhnscc").values
+    organs, events = values["organs"], values["lesion_events"]
+    names = list(organs["F"])
+    typical = {p: np.array([organs[p][o] for o in names], float) for p in ("v0_median_mm3", "Kd", "F", "Kg")}
+    days = model.time_to_progression(
+        typical["v0_median_mm3"],
+        typical["Kd"],
+        typical["F"],
+        typical["Kg"],
+        rise=events["progression_rise"],
+        absolute=events["progression_volume_mm3"],
+    )
+    assert set(np.array(names)[np.argsort(days)[:2]]) == {"liver", "brain/CNS"}
+
+
 # --- each mechanism on its own, with known truth --------------------------------------------------------------
 
 

@@ -481,6 +481,18 @@ def test_baseline_involvement_follows_the_count_and_the_weights():
         baseline_involvement({**block, "organ_count_share": {1: 0.5}}, organs, 10, np.random.default_rng(0))
 
 
+def test_the_mcrc_baseline_volumes_do_not_follow_the_organ_dynamics():
+    """The input behind the paper's Fig. 2d (no correlation of baseline volume with Kd, F or Kg across organs): the
+    spec's log median volumes are uncorrelated with its organs' typical values, the liver large all the same."""
+    organs = load_spec("mcrc").values["organs"]
+    names = list(organs["v0_median_mm3"])
+    log_volume = np.log([organs["v0_median_mm3"][o] for o in names])
+    for parameter in ("Kd", "F", "Kg"):
+        r = pearsonr(log_volume, [organs[parameter][o] for o in names]).statistic
+        assert abs(r) < 0.2, (parameter, r)
+    assert max(names, key=organs["v0_median_mm3"].get) == "liver"
+
+
 def test_the_mcrc_involvement_shares_are_those_its_spec_states():
     """The spec's involvement source quotes the shares its weights give; they must stay true."""
     from lesionmap.cohort.patients import baseline_involvement

@@ -88,6 +88,8 @@ def summarise_seed(spec, seed: int, n_patients: int | None) -> str:
     middle = classes[table["n_organs"].between(2, 3)].value_counts(normalize=True).round(2)
     by_class = km_medians(data.patients.assign(first=data.patients["patient_id"].map(classes)), group="first")
     lines.append(f"  first-organ class of patients progressing in 2-3 organs: {middle.to_dict()}")
+    rule = sequence.rule_partition(sequences).value_counts()
+    lines.append(f"  groups by the paper's rule: {rule.to_dict()} (paper: {sequence.PAPER_GROUP_SIZES})")
     lines.append(f"  OS median by first-organ class: {by_class.set_index('group')['median'].to_dict()}")
     return "\n".join(lines)
 

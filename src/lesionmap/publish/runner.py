@@ -14,7 +14,9 @@ chapters it reads are done, or once they have said that those stages are cached 
 independent ones run side by side (Chapter 3 beside 4, 5 beside 6, Chapters 3 and 4 beside the rest of
 Chapter 2, which caches what they read in its first cell, Chapter 5 beside the rest of Chapter 3); the standalone
 appendices read their own data and run beside them; the findings ledger starts once the chain is done; the build
-record runs last. Each kernel gets its share of the cores as BLAS/OpenMP threads.
+record runs last. Each kernel gets its share of the cores as BLAS/OpenMP threads, and is forked from the build's
+kernel zygote once it has imported the numerical stack (``lesionmap.publish.zygote``; ``LESIONMAP_FORK_KERNELS=0``
+turns it off).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from lesionmap.config import (
     TEACHING_MAX_PATIENTS,
 )
 from lesionmap.publish import offline
+from lesionmap.publish.zygote import ForkedKernelProvisioner, KernelZygote, fork_enabled
 
 log = logging.getLogger(__name__)
 
@@ -227,6 +230,8 @@ class LocalKernelManager(AsyncKernelManager):
 
     kernel_env = Dict(help="variables added to the kernel's environment").tag(config=True)
     kernel_cwd = Unicode("", help="the kernel's working directory ('' for the runner's)").tag(config=True)
+    #: The build's kernel zygote (``lesionmap.publish.zygote``), which forks the kernel when it is ready.
+    zygote: KernelZygote | None = None
 
     def __init__(self, **kwargs):
         kwargs.setdefault("transport", "ipc")
@@ -241,6 +246,12 @@ class LocalKernelManager(AsyncKernelManager):
         kw["env"] = {**(kw.get("env") or os.environ), **self.kernel_env}
         if self.kernel_cwd:
             kw["cwd"] = self.kernel_cwd
+        if self.zygote is not None and self.provisioner is None:
+            self.kernel_id = self.kernel_id or str(uuid.uuid4())
+            self.provisioner = ForkedKernelProvisioner(
+                kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self
+            )
+            self.provisioner.zygote = self.zygote
         return await super()._async_pre_start_kernel(**kw)
 
 
@@ -266,13 +277,25 @@ def kernel_environment(options: BuildOptions, marker: Path | None = None) -> dic
     return env
 
 
-def kernel_manager_class(options: BuildOptions, marker: Path | None = None) -> type[LocalKernelManager]:
-    """A kernel-manager class whose kernels carry this build's environment."""
+def kernel_manager_class(
+    options: BuildOptions, marker: Path | None = None, zygote: KernelZygote | None = None
+) -> type[LocalKernelManager]:
+    """A kernel-manager class whose kernels carry this build's environment (and are forked by ``zygote``)."""
     traits = {
         "kernel_env": Dict(kernel_environment(options, marker)),
         "kernel_cwd": Unicode(str(options.root)),
+        "zygote": zygote,
     }
     return type("ChapterKernelManager", (LocalKernelManager,), traits)
+
+
+def start_zygote(options: BuildOptions) -> KernelZygote | None:
+    """The build's kernel zygote, started (None where ``fork_enabled`` says no): it imports the numerical stack
+    with the kernels' environment while the first chapters start the usual way."""
+    if not fork_enabled():
+        return None
+    env = {**os.environ, **kernel_environment(options)}
+    return KernelZygote(env, options.root, jupyter_runtime_dir()).start()
 
 
 def ready_folder(staging: Path) -> Path:
@@ -285,8 +308,9 @@ def ready_marker(staging: Path, doc: str) -> Path:
     return ready_folder(staging) / Path(doc).name
 
 
-def execute_chapter(doc: str, options: BuildOptions, staging: Path) -> float:
-    """Execute one chapter with papermill into the staging tree; return its run time in seconds."""
+def execute_chapter(doc: str, options: BuildOptions, staging: Path, zygote: KernelZygote | None = None) -> float:
+    """Execute one chapter with papermill into the staging tree (its kernel forked by ``zygote`` when one is
+    given and ready); return its run time in seconds."""
     import jupytext
     import papermill
 
@@ -309,7 +333,7 @@ def execute_chapter(doc: str, options: BuildOptions, staging: Path) -> float:
             # build); it still writes it once at the end, and at a failing cell before it raises.
             request_save_on_cell_execute=False,
             shutdown_kernel="immediate",  # every cell has run; a polite shutdown only waits 0.2 s more per chapter
-            kernel_manager_class=kernel_manager_class(options, ready_marker(staging, doc)),
+            kernel_manager_class=kernel_manager_class(options, ready_marker(staging, doc), zygote),
         )
     except papermill.PapermillExecutionError as error:
         raise BuildError(
@@ -580,7 +604,7 @@ def build(options: BuildOptions) -> dict:
 
     def run_chapter(doc: str) -> None:
         log.info("executing %s ...", doc)
-        seconds = round(execute_chapter(doc, options, staging), 1)
+        seconds = round(execute_chapter(doc, options, staging, zygote), 1)
         with lock:
             timings[doc] = seconds
             record_path.write_text(json.dumps(record, indent=2), encoding="utf-8")
@@ -592,6 +616,7 @@ def build(options: BuildOptions) -> dict:
     log.info("run %s: %d chapter(s), %d at a time", options.run_key, len(chapters), jobs)
     shutil.rmtree(ready_folder(staging), ignore_errors=True)  # markers of an earlier build
     start = time.perf_counter()
+    zygote = start_zygote(options)
     try:
         run_in_order(
             prerequisites,
@@ -605,6 +630,8 @@ def build(options: BuildOptions) -> dict:
             run_chapter(doc)
     finally:
         bar.close()
+        if zygote is not None:
+            zygote.close()
     record["execute_seconds"] = round(time.perf_counter() - start, 1)
     record["chapter_seconds"] = {doc: timings[doc] for doc in chapter_notebooks(options.root) if doc in timings}
     assets.result()

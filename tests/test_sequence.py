@@ -21,6 +21,7 @@ from lesionmap.sequence import (
     encode_sequences,
     evaluate_k,
     fit_kmeans,
+    gaps_by_first_and_second_organ,
     gaps_by_first_organ,
     group_sizes,
     hetero_subclusters,
@@ -556,23 +557,27 @@ def test_padded_encoding_adds_one_empty_rank_column_per_rank(hand_made):
     assert padded.loc["D"].to_numpy() == pytest.approx(np.exp(raw) / np.exp(raw).sum())
 
 
+#: Progression events of patients A-F for the gap summaries (D's first rank crosses classes; E has one organ).
+GAP_ROWS = [
+    ("A", "liver", "target", "progression", 10.0, True),
+    ("A", "lung", "new", "progression", 40.0, True),
+    ("B", "lung", "target", "progression", 10.0, True),
+    ("B", "liver", "target", "progression", 100.0, True),
+    ("C", "bone", "non-target", "progression", 5.0, True),
+    ("C", "regional LN", "target", "progression", 25.0, True),
+    ("C", "lung", "new", "progression", 50.0, True),
+    ("D", "liver", "target", "progression", 10.0, True),
+    ("D", "bone", "new", "progression", 10.0, True),
+    ("D", "lung", "new", "progression", 30.0, True),
+    ("E", "liver", "target", "progression", 10.0, True),
+    ("F", "liver", "target", "progression", 10.0, True),
+    ("F", "liver", "target", "progression", 12.0, True),
+    ("F", "lung", "target", "progression", 70.0, True),
+]
+
+
 def test_gaps_by_first_organ_counts_two_and_three_organ_patients_by_their_first_class():
-    rows = [
-        ("A", "liver", "target", "progression", 10.0, True),
-        ("A", "lung", "new", "progression", 40.0, True),
-        ("B", "lung", "target", "progression", 10.0, True),
-        ("B", "liver", "target", "progression", 100.0, True),
-        ("C", "bone", "non-target", "progression", 5.0, True),
-        ("C", "regional LN", "target", "progression", 25.0, True),
-        ("C", "lung", "new", "progression", 50.0, True),
-        ("D", "liver", "target", "progression", 10.0, True),
-        ("D", "bone", "new", "progression", 10.0, True),
-        ("D", "lung", "new", "progression", 30.0, True),
-        ("E", "liver", "target", "progression", 10.0, True),
-        ("F", "liver", "target", "progression", 10.0, True),
-        ("F", "liver", "target", "progression", 12.0, True),
-        ("F", "lung", "target", "progression", 70.0, True),
-    ]
+    rows = GAP_ROWS
     patients = pd.DataFrame({"patient_id": list("ABCDEF")})
     gaps = gaps_by_first_organ(progression_sequences(_events(rows), patients, ties="shared")).set_index("first_organ")
     assert gaps.loc["liver", "patients"] == 2 and gaps.loc["liver", "median_gap"] == pytest.approx((30 + 60) / 2)
@@ -582,6 +587,32 @@ def test_gaps_by_first_organ_counts_two_and_three_organ_patients_by_their_first_
         progression_sequences(_events(rows), patients, ties="shared"), n_organs=(3,)
     ).set_index("first_organ")
     assert only_three["patients"].tolist() == [0, 0, 1] and np.isnan(only_three.loc["liver", "median_gap"])
+
+
+def test_gaps_by_first_and_second_organ_splits_the_gap_by_what_follows():
+    rows = [
+        *GAP_ROWS,
+        ("G", "liver", "target", "progression", 10.0, True),
+        ("G", "bone", "new", "progression", 20.0, True),
+        ("H", "lung", "target", "progression", 5.0, True),  # second rank across classes: left out
+        ("H", "liver", "target", "progression", 15.0, True),
+        ("H", "bone", "new", "progression", 15.0, True),
+    ]
+    patients = pd.DataFrame({"patient_id": list("ABCDEFGH")})
+    sequences = progression_sequences(_events(rows), patients, ties="shared")
+    table = gaps_by_first_and_second_organ(sequences).set_index(["first_organ", "second_organ"])
+    assert sorted(table.index) == [("liver", "lung"), ("liver", "other"), ("lung", "liver"), ("other", "other")]
+    assert table.loc[("liver", "lung"), "patients"] == 2 and table.loc[("liver", "lung"), "median_gap"] == 45
+    assert table.loc[("liver", "lung"), "share"] == pytest.approx(2 / 3)
+    assert table.loc[("liver", "other"), "median_gap"] == 10 and table.loc[
+        ("liver", "other"), "share"
+    ] == pytest.approx(1 / 3)
+    assert table.loc[("lung", "liver"), "median_gap"] == 90 and table.loc[("lung", "liver"), "share"] == 1.0
+    assert table.loc[("other", "other"), "median_gap"] == 20
+    # the patients of gaps_by_first_organ, less those whose second rank crosses classes (H)
+    by_first = gaps_by_first_organ(sequences).set_index("first_organ")["patients"].to_dict()
+    assert table.groupby(level="first_organ")["patients"].sum().to_dict() == {"liver": 3, "lung": 1, "other": 1}
+    assert by_first == {"liver": 3, "lung": 2, "other": 1}
 
 
 def test_restart_sensitivity_finds_one_set_of_names_once_restarts_suffice(planted):

@@ -70,6 +70,7 @@ from lesionmap.sequence.sequences import (
 )
 from lesionmap.sequence.summaries import (
     BOX_PERCENTILES,
+    gaps_by_first_and_second_organ,
     gaps_by_first_organ,
     group_sizes,
     interval_quantiles,
@@ -134,6 +135,7 @@ __all__ = [
     "first_organ_class",
     "gap_comparison",
     "group_characteristics",
+    "gaps_by_first_and_second_organ",
     "gaps_by_first_organ",
     "group_sizes",
     "hetero_members",

@@ -9,7 +9,9 @@
 - ``with_groups``: the patients table with a group column, for survival statistics and charts;
 - ``gaps_by_first_organ``: the gap from the 1st to the 2nd progressing organ by first-organ class, without any
   clustering (whether liver-first disease progresses faster after its first progression, in any sequences:
-  observed or a simulation's true ones).
+  observed or a simulation's true ones);
+- ``gaps_by_first_and_second_organ``: the same gap by the classes of the first and the second organ (which
+  organ follows, and how soon).
 """
 
 from __future__ import annotations
@@ -151,3 +153,49 @@ def gaps_by_first_organ(sequences: ProgressionSequences, n_organs=(2, 3)) -> pd.
             }
         )
     return pd.DataFrame(rows)
+
+
+def gaps_by_first_and_second_organ(sequences: ProgressionSequences, n_organs=(2, 3)) -> pd.DataFrame:
+    """The gap from the 1st to the 2nd progressing organ by the classes of both organs: what follows a first
+    progression, and how soon.
+
+    Patients as ``gaps_by_first_organ`` (``n_organs`` organs, each of their first two ranks within one class).
+    Columns: first_organ, second_organ, patients, share (of the first class's patients), median_gap, p25, p75;
+    one row per pair of classes that has patients.
+    """
+    table = sequences.patients.set_index("patient_id")
+    chosen = table.index[table["n_organs"].isin(list(n_organs))]
+    early = sequences.organs[(sequences.organs["rank"] <= 2) & sequences.organs["patient_id"].isin(chosen)]
+    classes = (
+        early.assign(klass=early["organ"].map(first_organ_class))
+        .groupby(["patient_id", "rank"])["klass"]
+        .agg(lambda s: s.iat[0] if s.nunique() == 1 else "")
+        .unstack("rank")
+        .reindex(columns=[1, 2])
+    )
+    gaps = progression_intervals(sequences.subset(chosen), orders=2)["2nd-1st"]
+    frame = pd.DataFrame(
+        {"first_organ": classes[1], "second_organ": classes[2], "gap": gaps.reindex(classes.index)}
+    ).dropna()
+    frame = frame[(frame["first_organ"] != "") & (frame["second_organ"] != "")]
+    rows = []
+    for first in FIRST_ORGAN_CLASSES:
+        part = frame[frame["first_organ"] == first]
+        for second in FIRST_ORGAN_CLASSES:
+            values = part.loc[part["second_organ"] == second, "gap"].to_numpy(float)
+            if not len(values):
+                continue
+            p25, median, p75 = np.percentile(values, [25, 50, 75])
+            rows.append(
+                {
+                    "first_organ": first,
+                    "second_organ": second,
+                    "patients": len(values),
+                    "share": len(values) / len(part),
+                    "median_gap": median,
+                    "p25": p25,
+                    "p75": p75,
+                }
+            )
+    columns = ["first_organ", "second_organ", "patients", "share", "median_gap", "p25", "p75"]
+    return pd.DataFrame(rows, columns=columns)

@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 import nbformat
 import papermill
@@ -79,7 +80,7 @@ def test_a_forked_kernel_has_the_stack_imported_and_the_kernels_own_environment(
     assert probe["run_key"] == options.run_key and probe["marker"] == str(marker)
     assert probe["cwd"] == str(options.root)
     assert probe["threads"] == kernel_environment(options)["OMP_NUM_THREADS"]
-    assert probe["subprocess"] == 0  # the zygote ignores SIGCHLD; its kernels must not
+    assert probe["subprocess"] == 0  # the zygote reaps its children on SIGCHLD; its kernels wait for their own
     assert gone(probe["pid"]), "the kernel outlived its notebook"
     # a second kernel is a new process
     assert run_probe(tmp_path, options, running)["pid"] != probe["pid"]
@@ -91,6 +92,42 @@ def test_without_a_ready_zygote_the_kernel_starts_the_usual_way(tmp_path):
     probe = run_probe(tmp_path, options, idle)
     assert probe["ppid"] == os.getpid() and not probe["preloaded"]
     assert probe["run_key"] == options.run_key
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="reads the zygote's /proc/<pid>/stat (Linux)")
+def test_the_kernels_cpu_time_counts_in_the_builds(zygote, tmp_path):
+    """``/usr/bin/time make book`` reports the kernels' CPU time: the zygote waits for its kernels, so that their
+    time adds to its children's (cutime in /proc/<pid>/stat), which adds to ours when we reap the zygote."""
+    options, running = zygote
+    notebook = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(
+                "import os, time\nend = time.process_time() + 1.0\nwhile time.process_time() < end:\n    pass\n"
+                "print(os.getppid())"
+            )
+        ]
+    )
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, tmp_path / "busy.ipynb")
+    papermill.execute_notebook(
+        str(tmp_path / "busy.ipynb"),
+        str(tmp_path / "busy-out.ipynb"),
+        kernel_name="python3",
+        progress_bar=False,
+        shutdown_kernel="immediate",
+        kernel_manager_class=kernel_manager_class(options, None, running),
+    )
+    parent = int(nbformat.read(tmp_path / "busy-out.ipynb", as_version=4).cells[-1].outputs[-1]["text"])
+    assert parent == running.process.pid  # forked, not our own child
+
+    def children_user_seconds() -> float:
+        fields = Path(f"/proc/{running.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[13]) / os.sysconf("SC_CLK_TCK")  # cutime, the 16th field of stat
+
+    deadline = time.monotonic() + 10
+    while children_user_seconds() < 1.0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert children_user_seconds() >= 0.9
 
 
 def test_the_zygote_declines_kernels_it_cannot_fork_alike(zygote):

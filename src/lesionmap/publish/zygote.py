@@ -168,7 +168,7 @@ class ForkedProcess:
     """The handle of a kernel forked by the zygote: the part of ``subprocess.Popen`` that jupyter_client uses.
 
     The kernel is the zygote's child, not ours, so its exit status is not ours to read: ``poll`` says whether
-    it is still running (the zygote reaps its children at once) and reports 0 once it is gone."""
+    it is still running (the zygote reaps its children as they end) and reports 0 once it is gone."""
 
     stdin = stdout = stderr = None
 

@@ -616,7 +616,8 @@ def build(options: BuildOptions) -> dict:
     log.info("run %s: %d chapter(s), %d at a time", options.run_key, len(chapters), jobs)
     shutil.rmtree(ready_folder(staging), ignore_errors=True)  # markers of an earlier build
     start = time.perf_counter()
-    zygote = start_zygote(options)
+    # a zygote serves the kernels that start after the first ones: none when every chapter starts at once
+    zygote = start_zygote(options) if len(chapters) > jobs else None
     try:
         run_in_order(
             prerequisites,

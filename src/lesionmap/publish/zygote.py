@@ -146,12 +146,6 @@ class KernelZygote:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.socket_path)
 
-    def __enter__(self) -> KernelZygote:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
 
 #: Variables read by the zygote's imports (BLAS and OpenMP thread pools are sized when numpy loads): a kernel
 #: whose values differ is launched the usual way.
@@ -180,9 +174,7 @@ class ForkedProcess:
         if self.returncode is None:
             try:
                 os.kill(self.pid, 0)
-            except ProcessLookupError:
-                self.returncode = 0
-            except PermissionError:  # the pid now belongs to another user's process: ours is gone
+            except (ProcessLookupError, PermissionError):  # PermissionError: the pid is another user's now
                 self.returncode = 0
         return self.returncode
 
